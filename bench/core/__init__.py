@@ -1,0 +1,1 @@
+"""Shared machinery of the bench: environment, load tool, floor server, bus, statistics, report."""

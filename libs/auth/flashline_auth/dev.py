@@ -1,0 +1,52 @@
+"""Development key ring: generated on first ``make run`` into an ignored folder, never committed.
+
+Layout of the folder: ``<name>.pem`` (Ed25519 private key) per issuer and ``trusted.json`` (the
+public key set every service and the gateway trust, with the namespaces each issuer may grant).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from flashline_auth.keys import KeySet, SigningKey
+
+# issuer short name -> namespaces its grants may cover (identity signs user tokens only)
+DEV_ISSUERS: dict[str, tuple[str, ...]] = {
+    "identity": (),
+    "catalog": ("stock",),
+    "orders": ("order", "user", "tenant"),
+    "cart": ("cart",),
+}
+
+
+def issuer_name(short: str) -> str:
+    return f"flashline-{short}"
+
+
+def dev_kid(short: str) -> str:
+    return f"dev-{short}-1"
+
+
+def ensure_dev_keys(folder: str | Path) -> Path:
+    """Create missing dev keys in ``folder`` (idempotent) and (re)write ``trusted.json``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    trusted = []
+    for short, namespaces in DEV_ISSUERS.items():
+        pem_path = folder / f"{short}.pem"
+        if pem_path.exists():
+            key = SigningKey.load(pem_path, kid=dev_kid(short), issuer=issuer_name(short))
+        else:
+            key = SigningKey.generate(kid=dev_kid(short), issuer=issuer_name(short))
+            fd = os.open(pem_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key.private_pem())
+        trusted.append(key.trusted(namespaces))
+    (folder / "trusted.json").write_text(json.dumps(KeySet.of(trusted).to_json(), indent=2))
+    return folder
+
+
+def load_dev_signing_key(folder: str | Path, short: str) -> SigningKey:
+    return SigningKey.load(Path(folder) / f"{short}.pem", kid=dev_kid(short), issuer=issuer_name(short))

@@ -1,0 +1,156 @@
+"""Verification refuses every forged, confused or expired token; minting round-trips."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from flashline_auth import KeySet, SigningKey, TokenExpired, TokenInvalid, TokenMinter, TokenVerifier, UntrustedIssuer
+from flashline_auth.dev import ensure_dev_keys, load_dev_signing_key
+from flashline_auth.dev_identity import user_token
+from flashline_contracts.tokens import SubscriptionClaims, UserClaims
+
+AUD = "flashline"
+
+
+@pytest.fixture(scope="module")
+def identity() -> SigningKey:
+    return SigningKey.generate(kid="id-1", issuer="flashline-identity")
+
+
+@pytest.fixture(scope="module")
+def verifier(identity: SigningKey) -> TokenVerifier:
+    es = SigningKey(kid="es-1", issuer="flashline-cart", private_key=ec.generate_private_key(ec.SECP256R1()))
+    return TokenVerifier(KeySet.of([identity.trusted(), es.trusted(["cart"])]), audience=AUD)
+
+
+def mint(key: SigningKey, **claims: object) -> str:
+    token, _ = TokenMinter(key, audience=AUD, ttl_seconds=60).mint({"sub": "alice", **claims})
+    return token
+
+
+def b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def test_valid_token_verifies_to_typed_claims(identity: SigningKey, verifier: TokenVerifier) -> None:
+    claims = verifier.verify(mint(identity, role="staff", tenant="acme"), UserClaims)
+    assert (claims.sub, claims.role, claims.tenant, claims.iss) == ("alice", "staff", "acme", "flashline-identity")
+
+
+def test_es256_keys_work_too() -> None:
+    key = SigningKey(kid="es", issuer="x", private_key=ec.generate_private_key(ec.SECP256R1()))
+    verifier = TokenVerifier(KeySet.of([key.trusted()]), audience=AUD)
+    assert verifier.verify(mint(key), UserClaims).sub == "alice"
+
+
+def test_forged_signature_is_refused(identity: SigningKey, verifier: TokenVerifier) -> None:
+    impostor = SigningKey.generate(kid=identity.kid, issuer=identity.issuer)
+    with pytest.raises(TokenInvalid, match="Signature"):
+        verifier.verify(mint(impostor), UserClaims)
+
+
+def test_alg_none_is_refused(verifier: TokenVerifier) -> None:
+    now = int(time.time())
+    claims = {"sub": "alice", "iss": "flashline-identity", "aud": AUD, "iat": now, "exp": now + 60}
+    token = f"{b64({'alg': 'none', 'kid': 'id-1'})}.{b64(claims)}."
+    with pytest.raises(TokenInvalid, match="not allowed"):
+        verifier.verify(token, UserClaims)
+
+
+def test_hs256_signed_with_the_public_key_is_refused(identity: SigningKey, verifier: TokenVerifier) -> None:
+    public_pem = identity.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    now = int(time.time())
+    claims = {"sub": "alice", "iss": identity.issuer, "aud": AUD, "iat": now, "exp": now + 60}
+    header = b64({"alg": "HS256", "kid": identity.kid, "typ": "JWT"})
+    body = b64(claims)
+    import hashlib
+    import hmac
+
+    sig = (
+        base64.urlsafe_b64encode(hmac.new(public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest())
+        .rstrip(b"=")
+        .decode()
+    )
+    with pytest.raises(TokenInvalid, match="not allowed"):
+        verifier.verify(f"{header}.{body}.{sig}", UserClaims)
+
+
+def test_unknown_kid_is_refused(verifier: TokenVerifier) -> None:
+    stranger = SigningKey.generate(kid="nobody", issuer="flashline-identity")
+    with pytest.raises(TokenInvalid, match="unknown kid"):
+        verifier.verify(mint(stranger), UserClaims)
+
+
+def test_expired_token_is_its_own_error(identity: SigningKey, verifier: TokenVerifier) -> None:
+    token, _ = TokenMinter(identity, audience=AUD, ttl_seconds=60).mint({"sub": "a"}, now=time.time() - 3600)
+    with pytest.raises(TokenExpired):
+        verifier.verify(token, UserClaims)
+
+
+def test_not_yet_valid_is_refused(identity: SigningKey, verifier: TokenVerifier) -> None:
+    with pytest.raises(TokenInvalid, match="not yet valid"):
+        verifier.verify(mint(identity, nbf=int(time.time()) + 600), UserClaims)
+
+
+def test_wrong_audience_is_refused(identity: SigningKey) -> None:
+    token, _ = TokenMinter(identity, audience="other", ttl_seconds=60).mint({"sub": "a"})
+    verifier = TokenVerifier(KeySet.of([identity.trusted()]), audience=AUD)
+    with pytest.raises(TokenInvalid, match=r"(?i)audience"):
+        verifier.verify(token, UserClaims)
+
+
+def test_token_claiming_another_issuer_than_its_key_is_refused(identity: SigningKey, verifier: TokenVerifier) -> None:
+    with pytest.raises(UntrustedIssuer):
+        verifier.verify(mint(identity, iss="flashline-orders"), UserClaims)
+
+
+def test_missing_required_claims_are_refused(identity: SigningKey, verifier: TokenVerifier) -> None:
+    token = jwt.encode(
+        {"sub": "a", "aud": AUD, "iss": identity.issuer},
+        identity.private_key,
+        algorithm="EdDSA",
+        headers={"kid": identity.kid},
+    )
+    with pytest.raises(TokenInvalid, match="exp"):
+        verifier.verify(token, UserClaims)
+
+
+def test_subscription_token_names_exactly_one_channel(identity: SigningKey, verifier: TokenVerifier) -> None:
+    token, expires = TokenMinter(identity, audience=AUD, ttl_seconds=120).subscription_token(
+        user_id="", channel="cart:x"
+    )
+    claims = verifier.verify(token, SubscriptionClaims)
+    assert claims.channel == "cart:x" and claims.sub == ""
+    assert abs(expires.timestamp() - time.time() - 120) < 5
+
+
+def test_keyset_round_trips_and_refuses_duplicates(identity: SigningKey) -> None:
+    keys = KeySet.of([identity.trusted(["order"])])
+    again = KeySet.from_json(keys.to_json())
+    assert again.get(identity.kid) == keys.get(identity.kid)
+    with pytest.raises(ValueError, match="duplicate"):
+        KeySet.of([identity.trusted(), identity.trusted()])
+
+
+def test_dev_keys_are_stable_and_dev_identity_tokens_verify(tmp_path) -> None:
+    folder = ensure_dev_keys(tmp_path)
+    first = (folder / "orders.pem").read_bytes()
+    ensure_dev_keys(tmp_path)
+    assert (folder / "orders.pem").read_bytes() == first
+    assert oct((folder / "orders.pem").stat().st_mode & 0o777) == "0o600"
+    keys = KeySet.load(folder / "trusted.json")
+    assert keys.get("dev-orders-1").namespaces == ("order", "user", "tenant")
+    assert keys.get("dev-identity-1").namespaces == ()
+    token = user_token(str(folder), user="bob", role="staff", tenant="acme")
+    claims = TokenVerifier(keys, audience=AUD).verify(token, UserClaims)
+    assert (claims.sub, claims.role, claims.tenant) == ("bob", "staff", "acme")
+    assert load_dev_signing_key(folder, "cart").issuer == "flashline-cart"

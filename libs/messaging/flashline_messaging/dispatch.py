@@ -1,0 +1,150 @@
+"""The delivery policy both bus adapters share: parse, route, retry, or dead-letter with a reason.
+
+- A body that is not a known, valid contract is dead-lettered at once (it never will be).
+- ``PermanentError`` from a handler: dead-lettered at once.
+- A transient failure (``errors.is_transient``): retried with capped backoff for as long as it
+  takes; the message stays unacknowledged meanwhile.
+- Any other exception: retried up to ``max_attempts`` times, then dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import orjson
+from pydantic import ValidationError
+
+from flashline_contracts.envelope import EventEnvelope, IntegrationEvent
+from flashline_messaging.bus import Handler
+from flashline_messaging.errors import PermanentError, is_transient
+
+log = logging.getLogger("flashline.consumer")
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """The handler finished (or the message was a known duplicate): acknowledge it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLettered:
+    reason: str
+    attempts: int
+
+
+Outcome = Handled | DeadLettered
+
+
+class KeyedLocks:
+    """One lock per key, dropped when unused: handles one aggregate's events one at a time."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: defaultdict[str, int] = defaultdict(int)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if self._users[key] == 0:
+                del self._users[key]
+                del self._locks[key]
+
+
+class Dispatcher:
+    def __init__(self, *, max_attempts: int = 5, base_backoff: float = 0.05, max_backoff: float = 5.0) -> None:
+        self._handlers: dict[str, tuple[type[IntegrationEvent], list[Handler]]] = {}
+        self._max_attempts = max_attempts
+        self._base_backoff = base_backoff
+        self._max_backoff = max_backoff
+        self._locks = KeyedLocks()
+
+    def subscribe(self, event_type: type[IntegrationEvent], handler: Handler) -> None:
+        self._handlers.setdefault(event_type.routing_key(), (event_type, []))[1].append(handler)
+
+    @property
+    def routing_keys(self) -> list[str]:
+        return list(self._handlers)
+
+    def parse(self, body: bytes) -> tuple[EventEnvelope, IntegrationEvent, list[Handler]] | DeadLettered:
+        try:
+            envelope = EventEnvelope.model_validate(orjson.loads(body))
+        except (orjson.JSONDecodeError, ValidationError, UnicodeDecodeError) as exc:
+            return DeadLettered(f"malformed envelope: {_short(exc)}", attempts=1)
+        entry = self._handlers.get(envelope.routing_key)
+        if entry is None:
+            return DeadLettered(f"no handler for {envelope.routing_key}", attempts=1)
+        model, handlers = entry
+        try:
+            return envelope, envelope.open(model), handlers
+        except (ValidationError, ValueError) as exc:
+            return DeadLettered(f"invalid {envelope.routing_key} payload: {_short(exc)}", attempts=1)
+
+    async def deliver(self, body: bytes) -> Outcome:
+        parsed = self.parse(body)
+        if isinstance(parsed, DeadLettered):
+            log.error("dead-lettering message: %s", parsed.reason)
+            return parsed
+        envelope, event, handlers = parsed
+        async with self._locks.hold(f"{envelope.producer}:{envelope.aggregate_id}"):
+            for handler in handlers:
+                outcome = await self._run(handler, event, envelope)
+                if isinstance(outcome, DeadLettered):
+                    return outcome
+        return Handled()
+
+    async def _run(self, handler: Handler, event: IntegrationEvent, envelope: EventEnvelope) -> Outcome:
+        attempts = 0
+        transient_tries = 0
+        while True:
+            try:
+                await handler(event, envelope)
+                return Handled()
+            except asyncio.CancelledError:
+                raise
+            except PermanentError as exc:
+                return self._dead(envelope, f"permanent: {_short(exc)}", attempts + 1)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if is_transient(exc):
+                    transient_tries += 1
+                    delay = self._delay(transient_tries)
+                    log.warning(
+                        "transient failure on %s %s (%s); retry in %.2fs",
+                        envelope.type,
+                        envelope.event_id,
+                        _short(exc),
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                attempts += 1
+                if attempts >= self._max_attempts:
+                    return self._dead(envelope, f"{type(exc).__name__}: {_short(exc)}", attempts)
+                log.warning(
+                    "handler failed on %s %s (attempt %d): %s", envelope.type, envelope.event_id, attempts, _short(exc)
+                )
+                await asyncio.sleep(self._delay(attempts))
+
+    def _delay(self, attempt: int) -> float:
+        return min(self._max_backoff, self._base_backoff * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+
+    @staticmethod
+    def _dead(envelope: EventEnvelope, reason: str, attempts: int) -> DeadLettered:
+        log.error("dead-lettering %s %s after %d attempt(s): %s", envelope.type, envelope.event_id, attempts, reason)
+        return DeadLettered(reason, attempts)
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

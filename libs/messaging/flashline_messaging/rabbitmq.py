@@ -1,0 +1,167 @@
+"""The bus on RabbitMQ: one durable quorum queue per service, bound per handled event type.
+
+Messages are acknowledged only after their handler returned (and so after its transaction
+committed). Poison messages are republished, with the reason in a header, to the service's
+dead-letter queue, and only then acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from prometheus_client import Counter
+
+from flashline_contracts.envelope import EventEnvelope
+from flashline_contracts.topology import (
+    CONSUMER_HEADER,
+    DEAD_LETTER_EXCHANGE,
+    EVENTS_EXCHANGE,
+    ORIGINAL_ROUTING_KEY_HEADER,
+    REASON_HEADER,
+    dead_letter_queue,
+    events_queue,
+    events_queue_arguments,
+)
+from flashline_messaging.amqp import ConfirmedPublisher, OutboundMessage, connect, declare_shared_topology
+from flashline_messaging.bus import E
+from flashline_messaging.dispatch import DeadLettered, Dispatcher
+
+log = logging.getLogger("flashline.consumer")
+
+DEAD_LETTERED = Counter("flashline_consumer_dead_lettered_total", "Messages sent to the dead-letter queue", ["service"])
+CONSUMED = Counter("flashline_consumer_handled_total", "Messages handled and acknowledged", ["service"])
+
+
+class RabbitMQEventBus:
+    def __init__(
+        self,
+        url: str,
+        *,
+        service: str,
+        prefetch: int = 32,
+        max_attempts: int = 5,
+        delivery_limit: int = 50,
+        base_backoff: float = 0.05,
+    ) -> None:
+        self._url = url
+        self._service = service
+        self._prefetch = prefetch
+        self._delivery_limit = delivery_limit
+        self._dispatcher = Dispatcher(max_attempts=max_attempts, base_backoff=base_backoff)
+        self._connection: AbstractRobustConnection | None = None
+        self._publisher: ConfirmedPublisher | None = None
+        self._consumer_tag: str | None = None
+        self._queue: aio_pika.abc.AbstractQueue | None = None
+        self._inflight: set[asyncio.Task[Any]] = set()
+
+    @property
+    def queue_name(self) -> str:
+        return events_queue(self._service)
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
+    def subscribe(self, event_type: type[E], handler: Callable[[E, EventEnvelope], Awaitable[None]]) -> None:
+        self._dispatcher.subscribe(event_type, handler)
+
+    async def start(self) -> None:
+        self._connection = await connect(self._url, name=f"{self._service}-consumer")
+        self._publisher = ConfirmedPublisher(self._connection)
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=self._prefetch)
+        await declare_shared_topology(channel)
+        events = await channel.get_exchange(EVENTS_EXCHANGE)
+        dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE)
+        dlq = await channel.declare_queue(
+            dead_letter_queue(self._service), durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dlq.bind(dlx, routing_key=dead_letter_queue(self._service))
+        self._queue = await channel.declare_queue(
+            self.queue_name,
+            durable=True,
+            arguments=events_queue_arguments(self._service, delivery_limit=self._delivery_limit),
+        )
+        for key in self._dispatcher.routing_keys:
+            await self._queue.bind(events, routing_key=key)
+        self._consumer_tag = await self._queue.consume(self._on_message, no_ack=False)
+        log.info("%s consuming %s (%s)", self._service, self.queue_name, ", ".join(self._dispatcher.routing_keys))
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            outcome = await self._dispatcher.deliver(message.body)
+            if isinstance(outcome, DeadLettered):
+                await self._dead_letter(message, outcome)
+                DEAD_LETTERED.labels(self._service).inc()
+            else:
+                CONSUMED.labels(self._service).inc()
+            await message.ack()
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(message.nack(requeue=True))
+            raise
+        except Exception:
+            log.exception("could not settle message %s; requeueing", message.message_id)
+            await asyncio.sleep(1)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, outcome: DeadLettered) -> None:
+        assert self._publisher is not None
+        headers = {
+            REASON_HEADER: outcome.reason,
+            CONSUMER_HEADER: self._service,
+            ORIGINAL_ROUTING_KEY_HEADER: message.routing_key or "",
+            "x-flashline-attempts": outcome.attempts,
+        }
+        await self._publisher.publish(
+            [
+                OutboundMessage(
+                    exchange=DEAD_LETTER_EXCHANGE,
+                    routing_key=dead_letter_queue(self._service),
+                    message_id=message.message_id or "",
+                    body=message.body,
+                    headers=headers,
+                )
+            ]
+        )
+
+    async def publish(self, envelope: EventEnvelope) -> None:
+        if self._publisher is None:
+            self._connection = await connect(self._url, name=f"{self._service}-publisher")
+            self._publisher = ConfirmedPublisher(self._connection)
+        await self._publisher.publish(
+            [
+                OutboundMessage(
+                    exchange=EVENTS_EXCHANGE,
+                    routing_key=envelope.routing_key,
+                    message_id=str(envelope.event_id),
+                    body=orjson.dumps(envelope.model_dump(mode="json")),
+                )
+            ]
+        )
+
+    async def stop(self, *, grace: float = 10.0) -> None:
+        if self._queue is not None and self._consumer_tag is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.cancel(self._consumer_tag)
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=grace)
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()
+        self._connection = None
+        self._publisher = None

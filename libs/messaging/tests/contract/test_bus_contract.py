@@ -1,0 +1,133 @@
+"""One contract for every bus adapter: the in-memory fake must behave as RabbitMQ does."""
+
+from __future__ import annotations
+
+from flashline_contracts.envelope import EventEnvelope
+from flashline_contracts.events import StockChanged, StockReserved
+from flashline_messaging.errors import PermanentError, TransientError
+
+from ..conftest import BusHarness, eventually, raw
+
+
+def stock(version: int = 1) -> EventEnvelope:
+    return EventEnvelope.wrap(
+        StockChanged(product_id=7, available=3, status="low", version=version), producer="catalog", aggregate_id=7
+    )
+
+
+async def test_delivers_what_was_published_to_its_subscriber(harness: BusHarness) -> None:
+    got: list[tuple[StockChanged, EventEnvelope]] = []
+
+    async def handle(event: StockChanged, envelope: EventEnvelope) -> None:
+        got.append((event, envelope))
+
+    harness.bus.subscribe(StockChanged, handle)
+    await harness.bus.start()
+    sent = stock()
+    await harness.publish(sent)
+    await eventually(lambda: len(got) == 1)
+    event, envelope = got[0]
+    assert envelope == sent
+    assert event == StockChanged(product_id=7, available=3, status="low", version=1)
+
+
+async def test_does_not_deliver_types_nobody_subscribed(harness: BusHarness) -> None:
+    got: list[object] = []
+
+    async def handle(event: StockChanged, envelope: EventEnvelope) -> None:
+        got.append(event)
+
+    harness.bus.subscribe(StockChanged, handle)
+    await harness.bus.start()
+    await harness.publish(EventEnvelope.wrap(StockReserved(order_id=1, lines=()), producer="catalog", aggregate_id=1))
+    await harness.publish(stock(2))
+    await eventually(lambda: len(got) == 1)
+    assert got[0].version == 2  # type: ignore[attr-defined]
+    assert await harness.dead_letters() == []
+
+
+async def test_malformed_message_is_dead_lettered_with_reason_and_consumption_continues(harness: BusHarness) -> None:
+    got: list[StockChanged] = []
+
+    async def handle(event: StockChanged, envelope: EventEnvelope) -> None:
+        got.append(event)
+
+    harness.bus.subscribe(StockChanged, handle)
+    await harness.bus.start()
+    await harness.inject_raw(b"{not json", StockChanged.routing_key())
+    broken = raw(stock())
+    broken = broken.replace(b'"available":3,', b"")
+    await harness.inject_raw(broken, StockChanged.routing_key())
+    await harness.publish(stock(5))
+    await eventually(lambda: len(got) == 1)
+    dead = []
+
+    async def two_dead() -> bool:
+        dead[:] = await harness.dead_letters()
+        return len(dead) == 2
+
+    await eventually(two_dead)
+    reasons = sorted(reason for _, reason in dead)
+    assert reasons[0].startswith("invalid StockChanged.v1 payload") and "available" in reasons[0]
+    assert reasons[1].startswith("malformed envelope")
+    assert got[0].version == 5
+
+
+async def test_permanent_error_dead_letters_at_once(harness: BusHarness) -> None:
+    calls = 0
+
+    async def handle(event: StockChanged, envelope: EventEnvelope) -> None:
+        nonlocal calls
+        calls += 1
+        raise PermanentError("product 7 is not ours")
+
+    harness.bus.subscribe(StockChanged, handle)
+    await harness.bus.start()
+    await harness.publish(stock())
+    dead: list[tuple[bytes, str]] = []
+
+    async def one_dead() -> bool:
+        dead[:] = await harness.dead_letters()
+        return len(dead) == 1
+
+    await eventually(one_dead)
+    assert calls == 1
+    assert dead[0][1] == "permanent: product 7 is not ours"
+
+
+async def test_transient_errors_are_retried_until_success(harness: BusHarness) -> None:
+    calls = 0
+
+    async def handle(event: StockChanged, envelope: EventEnvelope) -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 4:
+            raise TransientError("database restarting")
+
+    harness.bus.subscribe(StockChanged, handle)
+    await harness.bus.start()
+    await harness.publish(stock())
+    await eventually(lambda: calls == 4)
+    assert await harness.dead_letters() == []
+
+
+async def test_unexpected_errors_are_dead_lettered_after_bounded_attempts(harness: BusHarness) -> None:
+    calls = 0
+
+    async def handle(event: StockChanged, envelope: EventEnvelope) -> None:
+        nonlocal calls
+        calls += 1
+        raise KeyError("bug")
+
+    harness.bus.subscribe(StockChanged, handle)
+    await harness.bus.start()
+    await harness.publish(stock())
+    dead: list[tuple[bytes, str]] = []
+
+    async def one_dead() -> bool:
+        dead[:] = await harness.dead_letters()
+        return len(dead) == 1
+
+    await eventually(one_dead)
+    assert calls == 3
+    assert dead[0][1] == "KeyError: 'bug'"

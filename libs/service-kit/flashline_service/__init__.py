@@ -1,0 +1,1 @@
+"""The runtime every Flashline HTTP service shares: settings, database, auth, health, logging."""

@@ -1,0 +1,1 @@
+"""Flashline cart service: guest and user carts, live across tabs, merged at sign-in."""

@@ -1,0 +1,58 @@
+"""Bus subscriptions: catalog and orders events -> commands -> handlers, each in an idempotent transaction.
+
+The inbox claim and the handler's unit of work share one transaction, so a redelivered event has
+no second effect and a crash between them loses nothing. Stock levels also compare versions, so
+reordered events never regress availability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cart.domain import commands
+from cart.domain.model import CartRules, Listing, StockLevel
+from cart.service_layer import handlers
+from cart.service_layer.unit_of_work import UnitOfWork
+from flashline_contracts.envelope import EventEnvelope
+from flashline_contracts.events import OrderStatusChanged, ProductChanged, StockChanged
+from flashline_messaging.bus import EventBus
+from flashline_messaging.inbox import idempotent
+
+JoinedUnitOfWork = Callable[[AsyncSession], UnitOfWork]
+
+
+def register(
+    bus: EventBus,
+    sessions: async_sessionmaker[AsyncSession],
+    unit_of_work: JoinedUnitOfWork,
+    rules: CartRules,
+    *,
+    consumer: str,
+) -> None:
+    """Subscribe the cart's handlers; ``unit_of_work`` builds one joining the inbox's session."""
+
+    async def on_product(event: ProductChanged, envelope: EventEnvelope, session: AsyncSession) -> None:
+        listing = Listing(event.product_id, event.name, event.price_cents, event.currency)
+        await handlers.record_product(commands.RecordProduct(listing, envelope.occurred_at), unit_of_work(session))
+
+    async def on_stock(event: StockChanged, envelope: EventEnvelope, session: AsyncSession) -> None:
+        level = StockLevel(event.product_id, event.available, event.status, event.version)
+        await handlers.record_stock(commands.RecordStock(level), unit_of_work(session), rules)
+
+    async def on_confirmed(event: OrderStatusChanged, envelope: EventEnvelope, session: AsyncSession) -> None:
+        assert event.cart_id is not None
+        command = commands.EmptyOrderedCart(event.cart_id, event.user_id)
+        await handlers.empty_ordered_cart(command, unit_of_work(session), rules)
+
+    confirmed = idempotent(sessions, f"{consumer}.orders", on_confirmed)
+
+    async def on_status(event: OrderStatusChanged, envelope: EventEnvelope) -> None:
+        # Only a confirmation from a cart concerns the cart: the rest is not even claimed.
+        if event.status == "confirmed" and event.cart_id:
+            await confirmed(event, envelope)
+
+    bus.subscribe(ProductChanged, idempotent(sessions, f"{consumer}.products", on_product))
+    bus.subscribe(StockChanged, idempotent(sessions, f"{consumer}.stock", on_stock))
+    bus.subscribe(OrderStatusChanged, on_status)

@@ -1,0 +1,1 @@
+"""Flashline catalog service: products, stock and reservations."""

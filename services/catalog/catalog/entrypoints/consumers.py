@@ -1,0 +1,45 @@
+"""Bus subscriptions: orders' events -> commands -> handlers, each in an idempotent transaction.
+
+The inbox claim and the handler's unit of work share one transaction, so a redelivered event has
+no second effect and a crash between them loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from catalog.domain import commands
+from catalog.domain.values import Line
+from catalog.service_layer import handlers
+from catalog.service_layer.unit_of_work import UnitOfWork
+from flashline_contracts.envelope import EventEnvelope
+from flashline_contracts.events import OrderCancelled, OrderExpired, OrderPlaced
+from flashline_messaging.bus import EventBus
+from flashline_messaging.errors import PermanentError
+from flashline_messaging.inbox import idempotent
+
+JoinedUnitOfWork = Callable[[AsyncSession], UnitOfWork]
+
+
+def register(
+    bus: EventBus, sessions: async_sessionmaker[AsyncSession], unit_of_work: JoinedUnitOfWork, *, consumer: str
+) -> None:
+    """Subscribe the catalog's handlers; ``unit_of_work`` builds one joining the inbox's session."""
+
+    async def on_placed(event: OrderPlaced, envelope: EventEnvelope, session: AsyncSession) -> None:
+        if not event.lines:
+            raise PermanentError(f"order {event.order_id} has no lines")
+        lines = tuple(Line(line.product_id, line.quantity) for line in event.lines)
+        await handlers.reserve_order(commands.ReserveOrder(event.order_id, lines), unit_of_work(session))
+
+    async def on_cancelled(event: OrderCancelled, envelope: EventEnvelope, session: AsyncSession) -> None:
+        await handlers.release_order(commands.ReleaseOrder(event.order_id), unit_of_work(session))
+
+    async def on_expired(event: OrderExpired, envelope: EventEnvelope, session: AsyncSession) -> None:
+        await handlers.release_order(commands.ReleaseOrder(event.order_id), unit_of_work(session))
+
+    bus.subscribe(OrderPlaced, idempotent(sessions, f"{consumer}.reserve", on_placed))
+    bus.subscribe(OrderCancelled, idempotent(sessions, f"{consumer}.release", on_cancelled))
+    bus.subscribe(OrderExpired, idempotent(sessions, f"{consumer}.release", on_expired))

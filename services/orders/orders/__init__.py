@@ -1,0 +1,1 @@
+"""Flashline orders service: orders, their status machine and the checkout saga."""

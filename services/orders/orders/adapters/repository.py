@@ -1,0 +1,268 @@
+"""Repositories: the ports the service layer uses, and their SQL adapters (Core, no ORM objects).
+
+Writers of one order serialize on its row lock (``get(..., for_update=True)``), taken before
+anything is written to the outbox, so versions and channel offsets advance one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flashline_contracts.publications import StreamPosition
+from flashline_messaging.outbox import stream_position
+from orders.adapters.tables import catalog_products, idempotency_keys, order_history, order_ids, order_lines, orders
+from orders.domain.model import HistoryEntry, Order
+from orders.domain.pricing import CatalogProduct
+from orders.domain.values import Line, Status
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """An Idempotency-Key already claimed: by which request, for which order."""
+
+    request_hash: str
+    order_id: int | None
+
+
+class OrderRepository(Protocol):
+    async def next_id(self) -> int: ...
+
+    async def add(self, order: Order) -> None:
+        """Store a new order with its lines and history."""
+
+    async def get(self, order_id: int, *, for_update: bool = False) -> Order | None: ...
+
+    async def save(self, order: Order) -> None:
+        """Write the state of an order read ``for_update`` and its new history entries."""
+
+    async def overdue(self, now: datetime, limit: int) -> list[Order]:
+        """Confirmed orders whose payment is due, locked; rows other replicas hold are skipped."""
+
+    async def page(
+        self, *, user_id: str | None = None, tenant_id: str | None = None, before: int, limit: int
+    ) -> list[Order]:
+        """The orders of a user or of a tenant with an id below ``before``, newest first."""
+
+
+class IdempotencyRepository(Protocol):
+    async def claim(self, user_id: str, key: str, request_hash: str) -> KeyUse | None:
+        """Claim ``key`` for this request; None if it is ours now, else the earlier use."""
+
+    async def attach(self, user_id: str, key: str, order_id: int) -> None: ...
+
+
+class CatalogRepository(Protocol):
+    async def record(self, product: CatalogProduct) -> bool:
+        """Keep ``product`` unless what we hold is newer; True if it was kept."""
+
+    async def by_ids(self, ids: Iterable[int]) -> dict[int, CatalogProduct]: ...
+
+
+class StreamRepository(Protocol):
+    async def position(self, channel: str) -> StreamPosition: ...
+
+
+_ORDER = (
+    orders.c.id,
+    orders.c.user_id,
+    orders.c.tenant_id,
+    orders.c.cart_id,
+    orders.c.currency,
+    orders.c.status,
+    orders.c.version,
+    orders.c.reason,
+    orders.c.payment_due_at,
+    orders.c.created_at,
+    orders.c.updated_at,
+)
+
+
+class SqlOrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def next_id(self) -> int:
+        return int((await self._session.execute(sa.select(order_ids.next_value()))).scalar_one())
+
+    async def add(self, order: Order) -> None:
+        await self._session.execute(sa.insert(orders).values(**_row(order), id=order.id, created_at=order.created_at))
+        await self._session.execute(
+            sa.insert(order_lines),
+            [
+                {
+                    "order_id": order.id,
+                    "product_id": line.product_id,
+                    "position": position,
+                    "quantity": line.quantity,
+                    "unit_price_cents": line.unit_price_cents,
+                }
+                for position, line in enumerate(order.lines)
+            ],
+        )
+        await self._write_history(order)
+
+    async def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
+        query = sa.select(*_ORDER).where(orders.c.id == order_id)
+        if for_update:
+            query = query.with_for_update()
+        found = await self._load(query)
+        return found[0] if found else None
+
+    async def save(self, order: Order) -> None:
+        await self._session.execute(sa.update(orders).where(orders.c.id == order.id).values(**_row(order)))
+        await self._write_history(order)
+
+    async def overdue(self, now: datetime, limit: int) -> list[Order]:
+        # SKIP LOCKED: an order another replica is expiring (or a customer is paying) is left to
+        # it; once that commits the order is no longer confirmed and stops matching.
+        query = (
+            sa.select(*_ORDER)
+            .where(orders.c.status == Status.CONFIRMED.value, orders.c.payment_due_at <= now)
+            .order_by(orders.c.payment_due_at, orders.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return await self._load(query)
+
+    async def page(
+        self, *, user_id: str | None = None, tenant_id: str | None = None, before: int, limit: int
+    ) -> list[Order]:
+        owner = orders.c.user_id == user_id if user_id is not None else orders.c.tenant_id == tenant_id
+        query = sa.select(*_ORDER).where(owner, orders.c.id < before).order_by(orders.c.id.desc()).limit(limit)
+        return await self._load(query)
+
+    async def _load(self, query: sa.Select[Any]) -> list[Order]:
+        rows = (await self._session.execute(query)).all()
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        lines: dict[int, list[Line]] = {i: [] for i in ids}
+        for row in await self._session.execute(
+            sa.select(
+                order_lines.c.order_id, order_lines.c.product_id, order_lines.c.quantity, order_lines.c.unit_price_cents
+            )
+            .where(order_lines.c.order_id.in_(ids))
+            .order_by(order_lines.c.order_id, order_lines.c.position)
+        ):
+            lines[row.order_id].append(Line(row.product_id, row.quantity, row.unit_price_cents))
+        history: dict[int, list[HistoryEntry]] = {i: [] for i in ids}
+        for row in await self._session.execute(
+            sa.select(order_history)
+            .where(order_history.c.order_id.in_(ids))
+            .order_by(order_history.c.order_id, order_history.c.version)
+        ):
+            history[row.order_id].append(HistoryEntry(row.version, Status(row.status), row.at, row.reason))
+        return [
+            Order(
+                id=row.id,
+                user_id=row.user_id,
+                tenant_id=row.tenant_id,
+                cart_id=row.cart_id,
+                lines=tuple(lines[row.id]),
+                currency=row.currency,
+                status=Status(row.status),
+                version=row.version,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                reason=row.reason,
+                payment_due_at=row.payment_due_at,
+                history=history[row.id],
+            )
+            for row in rows
+        ]
+
+    async def _write_history(self, order: Order) -> None:
+        """Entries already stored are skipped: an order's history is append-only, keyed by version."""
+        rows = [
+            {"order_id": order.id, "version": e.version, "status": e.status.value, "at": e.at, "reason": e.reason}
+            for e in order.history
+        ]
+        await self._session.execute(pg_insert(order_history).values(rows).on_conflict_do_nothing())
+
+
+def _row(order: Order) -> dict[str, Any]:
+    return {
+        "user_id": order.user_id,
+        "tenant_id": order.tenant_id,
+        "cart_id": order.cart_id,
+        "currency": order.currency,
+        "total_cents": order.total_cents,
+        "status": order.status.value,
+        "version": order.version,
+        "reason": order.reason,
+        "payment_due_at": order.payment_due_at,
+        "updated_at": order.updated_at,
+    }
+
+
+class SqlIdempotencyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def claim(self, user_id: str, key: str, request_hash: str) -> KeyUse | None:
+        # A concurrent claim of the same key blocks here until its transaction ends; if it
+        # committed, our insert does nothing and the select below sees its row.
+        inserted = await self._session.execute(
+            pg_insert(idempotency_keys)
+            .values(user_id=user_id, key=key, request_hash=request_hash)
+            .on_conflict_do_nothing()
+            .returning(idempotency_keys.c.key)
+        )
+        if inserted.first() is not None:
+            return None
+        row = (
+            await self._session.execute(
+                sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
+                    idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
+                )
+            )
+        ).one()
+        return KeyUse(row.request_hash, row.order_id)
+
+    async def attach(self, user_id: str, key: str, order_id: int) -> None:
+        await self._session.execute(
+            sa.update(idempotency_keys)
+            .where(idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key)
+            .values(order_id=order_id)
+        )
+
+
+class SqlCatalogRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def record(self, product: CatalogProduct) -> bool:
+        insert = pg_insert(catalog_products).values(
+            product_id=product.product_id,
+            name=product.name,
+            price_cents=product.price_cents,
+            currency=product.currency,
+            changed_at=product.changed_at,
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=[catalog_products.c.product_id],
+            set_={c: insert.excluded[c] for c in ("name", "price_cents", "currency", "changed_at")},
+            where=catalog_products.c.changed_at < insert.excluded.changed_at,
+        ).returning(catalog_products.c.product_id)
+        return (await self._session.execute(upsert)).first() is not None
+
+    async def by_ids(self, ids: Iterable[int]) -> dict[int, CatalogProduct]:
+        rows = await self._session.execute(
+            sa.select(catalog_products).where(catalog_products.c.product_id.in_(list(ids)))
+        )
+        return {row.product_id: CatalogProduct(*row) for row in rows}
+
+
+class SqlStreamRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def position(self, channel: str) -> StreamPosition:
+        return await stream_position(self._session, channel)

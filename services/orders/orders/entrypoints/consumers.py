@@ -1,0 +1,62 @@
+"""Bus subscriptions: the catalog's events -> commands -> handlers, each in an idempotent transaction.
+
+The inbox claim and the handler's unit of work share one transaction, so a redelivered event has
+no second effect and a crash between them loses nothing. Events that no longer apply (a
+reservation for a cancelled order, a second decision) are ignored by the status machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from flashline_contracts.envelope import EventEnvelope
+from flashline_contracts.events import ProductChanged, StockRejected, StockReserved
+from flashline_messaging.bus import EventBus
+from flashline_messaging.errors import PermanentError
+from flashline_messaging.inbox import idempotent
+from orders.domain import commands
+from orders.domain.errors import OrderNotFound
+from orders.service_layer import handlers
+from orders.service_layer.unit_of_work import UnitOfWork
+
+JoinedUnitOfWork = Callable[[AsyncSession], UnitOfWork]
+
+
+def register(
+    bus: EventBus,
+    sessions: async_sessionmaker[AsyncSession],
+    unit_of_work: JoinedUnitOfWork,
+    *,
+    consumer: str,
+    payment_window: timedelta,
+) -> None:
+    """Subscribe the orders handlers; ``unit_of_work`` builds one joining the inbox's session."""
+
+    async def on_product(event: ProductChanged, envelope: EventEnvelope, session: AsyncSession) -> None:
+        cmd = commands.RecordProduct(
+            product_id=event.product_id,
+            name=event.name,
+            price_cents=event.price_cents,
+            currency=event.currency,
+            changed_at=envelope.occurred_at,
+        )
+        await handlers.record_product(cmd, unit_of_work(session))
+
+    async def on_reserved(event: StockReserved, envelope: EventEnvelope, session: AsyncSession) -> None:
+        try:
+            await handlers.confirm_order(commands.ConfirmOrder(event.order_id, payment_window), unit_of_work(session))
+        except OrderNotFound as exc:
+            raise PermanentError(exc.detail) from exc
+
+    async def on_rejected(event: StockRejected, envelope: EventEnvelope, session: AsyncSession) -> None:
+        try:
+            await handlers.reject_order(commands.RejectOrder(event.order_id, event.reason), unit_of_work(session))
+        except OrderNotFound as exc:
+            raise PermanentError(exc.detail) from exc
+
+    bus.subscribe(ProductChanged, idempotent(sessions, f"{consumer}.catalog-read-model", on_product))
+    bus.subscribe(StockReserved, idempotent(sessions, f"{consumer}.saga", on_reserved))
+    bus.subscribe(StockRejected, idempotent(sessions, f"{consumer}.saga", on_rejected))

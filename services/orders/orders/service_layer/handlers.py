@@ -1,0 +1,173 @@
+"""Use cases: plain async functions ``handler(cmd, uow)``; entrypoints build the commands.
+
+Every transition is one unit of work: the order row is locked, changed, its history appended,
+and the resulting events and publications written to the outbox, then committed together.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from orders.domain import commands, pricing
+from orders.domain.errors import IdempotencyKeyReused, IllegalTransition, OrderNotFound
+from orders.domain.model import Order
+from orders.domain.values import Actor, Status
+from orders.service_layer.unit_of_work import UnitOfWork
+
+log = logging.getLogger("orders.handlers")
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    order: Order
+    replayed: bool  # the Idempotency-Key was used before: this is that request's order
+
+
+async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork) -> Placed:
+    """Create a pending order priced from the catalog read model, once per Idempotency-Key.
+
+    The key is claimed first, in the same transaction: a failure (unknown product, say) rolls the
+    claim back too, so the client may retry with the same key once the request can succeed.
+    """
+    pricing.check_items(cmd.items, cmd.cart_id)
+    request_hash = pricing.fingerprint(cmd.items, cmd.cart_id)
+    actor = cmd.actor
+    async with uow:
+        used = await uow.idempotency.claim(actor.user_id, cmd.idempotency_key, request_hash)
+        if used is not None:
+            if used.request_hash != request_hash or used.order_id is None:
+                raise IdempotencyKeyReused(cmd.idempotency_key)
+            earlier = await uow.orders.get(used.order_id)
+            if earlier is None:
+                raise OrderNotFound(used.order_id)
+            return Placed(earlier, replayed=True)
+        catalog = await uow.catalog.by_ids(item.product_id for item in cmd.items)
+        lines, currency = pricing.price(cmd.items, catalog)
+        order = Order.place(
+            order_id=await uow.orders.next_id(),
+            actor=actor,
+            cart_id=cmd.cart_id,
+            lines=lines,
+            currency=currency,
+            at=uow.clock(),
+        )
+        await uow.orders.add(order)
+        await uow.idempotency.attach(actor.user_id, cmd.idempotency_key, order.id)
+        await _commit(uow, order, stored=True)
+    return Placed(order, replayed=False)
+
+
+async def confirm_order(cmd: commands.ConfirmOrder, uow: UnitOfWork) -> Order | None:
+    """The stock is reserved; None when the order moved on already (duplicate or late event).
+
+    A reservation that arrives after a cancellation is not undone here: the catalog releases it
+    on the ``OrderCancelled`` it receives (or has received) for the order.
+    """
+    async with uow:
+        order = await _locked(uow, cmd.order_id)
+        try:
+            order.confirm(uow.clock(), cmd.payment_window)
+        except IllegalTransition:
+            log.info("StockReserved ignored: order %s is %s", order.id, order.status)
+            return None
+        await _commit(uow, order)
+    return order
+
+
+async def reject_order(cmd: commands.RejectOrder, uow: UnitOfWork) -> Order | None:
+    """The stock could not be reserved; None when the order moved on already."""
+    async with uow:
+        order = await _locked(uow, cmd.order_id)
+        try:
+            order.reject(cmd.reason, uow.clock())
+        except IllegalTransition:
+            log.info("StockRejected ignored: order %s is %s", order.id, order.status)
+            return None
+        await _commit(uow, order)
+    return order
+
+
+async def pay_order(cmd: commands.PayOrder, uow: UnitOfWork) -> Order:
+    """Mark a confirmed order paid; past its window the order expires now instead (409)."""
+    async with uow:
+        order = await _visible(uow, cmd.order_id, cmd.actor, lock=True)
+        now = uow.clock()
+        if order.user_id == cmd.actor.user_id and order.is_overdue(now):
+            order.expire(now)
+            await _commit(uow, order)
+            raise IllegalTransition(
+                order.id, order.status, Status.PAID, f"the payment window of order {order.id} closed"
+            )
+        order.pay(cmd.actor, now)
+        await _commit(uow, order)
+    return order
+
+
+async def advance_order(cmd: commands.AdvanceOrder, uow: UnitOfWork) -> Order:
+    async with uow:
+        order = await _visible(uow, cmd.order_id, cmd.actor, lock=True)
+        order.advance(cmd.actor, cmd.status, uow.clock())
+        await _commit(uow, order)
+    return order
+
+
+async def cancel_order(cmd: commands.CancelOrder, uow: UnitOfWork) -> Order:
+    async with uow:
+        order = await _visible(uow, cmd.order_id, cmd.actor, lock=True)
+        order.cancel(cmd.actor, uow.clock(), cmd.reason)
+        await _commit(uow, order)
+    return order
+
+
+async def expire_overdue(cmd: commands.ExpireOverdueOrders, uow: UnitOfWork) -> list[int]:
+    """Expire up to ``batch_size`` overdue orders, one transaction each; returns their ids.
+
+    One order per transaction keeps lock sets small: a batch would take several users' channel
+    rows in one transaction, and two replicas could take them in opposite orders.
+    """
+    expired: list[int] = []
+    for _ in range(cmd.batch_size):
+        async with uow:
+            now = uow.clock()
+            due = await uow.orders.overdue(now, limit=1)
+            if not due:
+                break
+            order = due[0]
+            order.expire(now)
+            await _commit(uow, order)
+        expired.append(order.id)
+    return expired
+
+
+async def record_product(cmd: commands.RecordProduct, uow: UnitOfWork) -> bool:
+    """Follow the catalog's ProductChanged; an event older than what we hold changes nothing."""
+    product = pricing.CatalogProduct(cmd.product_id, cmd.name, cmd.price_cents, cmd.currency, cmd.changed_at)
+    async with uow:
+        kept = await uow.catalog.record(product)
+        await uow.commit()
+    return kept
+
+
+async def _locked(uow: UnitOfWork, order_id: int) -> Order:
+    order = await uow.orders.get(order_id, for_update=True)
+    if order is None:
+        raise OrderNotFound(order_id)
+    return order
+
+
+async def _visible(uow: UnitOfWork, order_id: int, actor: Actor, *, lock: bool = False) -> Order:
+    """The order if ``actor`` may see it; otherwise not found, so existence is never revealed."""
+    order = await uow.orders.get(order_id, for_update=lock)
+    if order is None or not order.visible_to(actor):
+        raise OrderNotFound(order_id)
+    return order
+
+
+async def _commit(uow: UnitOfWork, order: Order, *, stored: bool = False) -> None:
+    """Save the changed order (unless just added) and commit it with its events."""
+    if not stored:
+        await uow.orders.save(order)
+    uow.collect(*order.events)
+    order.events.clear()
+    await uow.commit()

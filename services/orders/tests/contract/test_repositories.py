@@ -1,0 +1,182 @@
+"""One contract, two adapters: the in-memory fakes behave like the SQL repositories.
+
+The SQL side runs each test in a transaction that is rolled back, so tests never see each other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from orders.adapters.repository import (
+    CatalogRepository,
+    IdempotencyRepository,
+    KeyUse,
+    OrderRepository,
+    SqlCatalogRepository,
+    SqlIdempotencyRepository,
+    SqlOrderRepository,
+    SqlStreamRepository,
+    StreamRepository,
+)
+from orders.domain.model import Order
+from orders.domain.pricing import CatalogProduct
+from orders.domain.values import Actor, Line, Status
+
+from ..fakes import FakeCatalogRepository, FakeIdempotencyRepository, FakeOrderRepository, FakeStreamRepository, Store
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class Repos:
+    orders: OrderRepository
+    keys: IdempotencyRepository
+    catalog: CatalogRepository
+    streams: StreamRepository
+
+
+@pytest.fixture(scope="module")
+def database_url(orders_database: Callable[[str], str]) -> str:
+    return orders_database("contract")
+
+
+@pytest.fixture(scope="module")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(params=["fake", "sql"])
+async def repos(request: pytest.FixtureRequest, engine: AsyncEngine) -> AsyncIterator[Repos]:
+    if request.param == "fake":
+        store = Store()
+        yield Repos(
+            FakeOrderRepository(store),
+            FakeIdempotencyRepository(store),
+            FakeCatalogRepository(store),
+            FakeStreamRepository(store),
+        )
+        return
+    async with AsyncSession(engine) as session:
+        yield Repos(
+            SqlOrderRepository(session),
+            SqlIdempotencyRepository(session),
+            SqlCatalogRepository(session),
+            SqlStreamRepository(session),
+        )
+        await session.rollback()
+
+
+def user() -> str:
+    return f"u-{uuid.uuid4().hex[:8]}"
+
+
+async def new_order(repos: Repos, user_id: str, *, tenant: str | None = None, at: datetime = NOW) -> Order:
+    order = Order.place(
+        order_id=await repos.orders.next_id(),
+        actor=Actor(user_id, tenant_id=tenant),
+        cart_id="cart",
+        lines=(Line(5, 1, 700), Line(3, 2, 100)),
+        currency="EUR",
+        at=at,
+    )
+    await repos.orders.add(order)
+    return order
+
+
+async def test_ids_are_unique_and_increasing(repos: Repos) -> None:
+    ids = [await repos.orders.next_id() for _ in range(3)]
+    assert ids == sorted(set(ids)) and len(ids) == 3
+
+
+async def test_an_order_round_trips_with_lines_in_order_and_history(repos: Repos) -> None:
+    order = await new_order(repos, user(), tenant="acme")
+    found = await repos.orders.get(order.id, for_update=True)
+    assert found is not None and found.events == []
+    assert (found.user_id, found.tenant_id, found.cart_id, found.currency) == (order.user_id, "acme", "cart", "EUR")
+    assert found.lines == (Line(5, 1, 700), Line(3, 2, 100)) and found.total_cents == 900
+    assert (found.status, found.version, found.created_at, found.payment_due_at) == (Status.PENDING, 1, NOW, None)
+    assert [(h.version, h.status, h.at) for h in found.history] == [(1, Status.PENDING, NOW)]
+    assert await repos.orders.get(order.id + 10_000) is None
+
+
+async def test_saving_writes_the_state_and_appends_history(repos: Repos) -> None:
+    order = await new_order(repos, user())
+    order.confirm(NOW + timedelta(seconds=1), timedelta(minutes=5))
+    await repos.orders.save(order)
+    order.cancel(Actor(order.user_id), NOW + timedelta(seconds=2), "changed my mind")
+    await repos.orders.save(order)
+    found = await repos.orders.get(order.id)
+    assert found is not None
+    assert (found.status, found.version, found.reason) == (Status.CANCELLED, 3, "changed my mind")
+    assert found.payment_due_at == NOW + timedelta(minutes=5, seconds=1)
+    assert [(h.version, h.status, h.reason) for h in found.history] == [
+        (1, Status.PENDING, None),
+        (2, Status.CONFIRMED, None),
+        (3, Status.CANCELLED, "changed my mind"),
+    ]
+
+
+async def test_overdue_finds_confirmed_orders_past_their_due_time_earliest_first(repos: Repos) -> None:
+    # A far-future clock keeps orders of other (committed) tests out of the way: only ours are due.
+    base = NOW + timedelta(days=3650 + int(uuid.uuid4().int % 1000))
+    owner = user()
+    late, early, pending, paid = [await new_order(repos, owner, at=base) for _ in range(4)]
+    late.confirm(base, timedelta(seconds=20))
+    early.confirm(base, timedelta(seconds=10))
+    paid.confirm(base, timedelta(seconds=5))
+    paid.pay(Actor(owner), base)
+    for order in (late, early, paid):
+        await repos.orders.save(order)
+    before_any = await repos.orders.overdue(base + timedelta(seconds=9), limit=10)
+    assert [o.id for o in before_any if o.user_id == owner] == []
+    due = await repos.orders.overdue(base + timedelta(seconds=20), limit=10)
+    assert [o.id for o in due if o.user_id == owner] == [early.id, late.id]
+    assert [o.id for o in await repos.orders.overdue(base + timedelta(seconds=20), limit=1)] == [early.id]
+    assert pending.status is Status.PENDING
+
+
+async def test_pages_are_newest_first_per_user_or_tenant(repos: Repos) -> None:
+    alice, carl, tenant = user(), user(), f"t-{uuid.uuid4().hex[:6]}"
+    a1, a2, a3 = [await new_order(repos, alice, tenant=tenant) for _ in range(3)]
+    c1 = await new_order(repos, carl, tenant=tenant)
+    await new_order(repos, user())
+    first = await repos.orders.page(user_id=alice, before=2**62, limit=2)
+    assert [o.id for o in first] == [a3.id, a2.id]
+    assert [o.id for o in await repos.orders.page(user_id=alice, before=a2.id, limit=2)] == [a1.id]
+    desk = await repos.orders.page(tenant_id=tenant, before=2**62, limit=10)
+    assert [o.id for o in desk] == [c1.id, a3.id, a2.id, a1.id]
+    assert desk[0].lines == (Line(5, 1, 700), Line(3, 2, 100))
+
+
+async def test_an_idempotency_key_is_claimed_once_per_user(repos: Repos) -> None:
+    alice, key = user(), uuid.uuid4().hex
+    assert await repos.keys.claim(alice, key, "h1") is None
+    assert await repos.keys.claim(alice, key, "h2") == KeyUse("h1", None)
+    order = await new_order(repos, alice)
+    await repos.keys.attach(alice, key, order.id)
+    assert await repos.keys.claim(alice, key, "h1") == KeyUse("h1", order.id)
+    assert await repos.keys.claim(user(), key, "h1") is None
+
+
+async def test_the_catalog_read_model_keeps_the_newest_product(repos: Repos) -> None:
+    product_id = int(uuid.uuid4().int % 10**12)
+    assert await repos.catalog.record(CatalogProduct(product_id, "v2", 200, "EUR", NOW))
+    assert not await repos.catalog.record(CatalogProduct(product_id, "v1", 100, "EUR", NOW - timedelta(seconds=1)))
+    assert not await repos.catalog.record(CatalogProduct(product_id, "same", 150, "EUR", NOW))
+    assert await repos.catalog.record(CatalogProduct(product_id, "v3", 300, "USD", NOW + timedelta(seconds=1)))
+    found = await repos.catalog.by_ids([product_id, product_id + 1])
+    assert list(found) == [product_id]
+    assert found[product_id] == CatalogProduct(product_id, "v3", 300, "USD", NOW + timedelta(seconds=1))
+
+
+async def test_a_channel_never_published_is_at_offset_zero(repos: Repos) -> None:
+    position = await repos.streams.position(f"order:{uuid.uuid4().int % 10**12}")
+    assert (position.offset, position.epoch) == (0, "")

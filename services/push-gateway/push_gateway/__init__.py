@@ -1,0 +1,1 @@
+"""Flashline push gateway: the Centrifugo-protocol WebSocket gateway fed by the RabbitMQ push log."""

@@ -1,0 +1,1 @@
+"""The client protocol, sans-I/O: frames in, replies, pushes and close instructions out."""

@@ -1,0 +1,1 @@
+"""The local Flashline stack: `make run` and tests/integration both start the system through it."""
