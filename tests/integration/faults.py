@@ -12,6 +12,8 @@ import json
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from .conftest import Stack
 
@@ -45,3 +47,113 @@ async def crash(stack: Stack, name: str, *, down_for: float = 0.0) -> None:
     await asyncio.to_thread(stack.kill, name)
     await asyncio.sleep(down_for)
     await asyncio.to_thread(stack.restart, name)
+
+
+def down(stack: Stack) -> list[str]:
+    """The processes of ``stack`` that are not running."""
+    return [name for name, proc in stack.group.procs.items() if proc.popen is None or proc.popen.poll() is not None]
+
+
+async def make_whole(stack: Stack) -> None:
+    """Open the broker again and restart every process that is down: a fault test's ``finally``."""
+    await asyncio.to_thread(restore_broker, stack.config.vhost)
+    for name in down(stack):
+        await asyncio.to_thread(stack.restart, name)
+
+
+async def query(stack: Stack, service: str, sql: str, *args: object) -> list[Any]:
+    """Rows of ``sql`` run against ``service``'s own database (tests look; services never do)."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(stack.config.database_url(service)).set(drivername="postgresql")
+    conn = await asyncpg.connect(dsn.render_as_string(hide_password=False), timeout=5)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def outbox_rows(stack: Stack, service: str) -> int:
+    """How many rows wait in ``service``'s outbox."""
+    return int((await query(stack, service, "SELECT count(*) AS n FROM outbox"))[0]["n"])
+
+
+# --- Poison, duplicate and reordered deliveries: raw messages on the stack's events exchange. ---
+
+
+async def publish_raw(amqp_url: str, messages: list[tuple[str, bytes, str]]) -> None:
+    """Publish ``(routing_key, body, message_id)`` onto the events exchange, in order, with confirms.
+
+    ``mandatory``: a message no queue is bound for fails here instead of vanishing unnoticed.
+    """
+    import aio_pika
+
+    from flashline_contracts.topology import EVENTS_EXCHANGE
+
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = await channel.get_exchange(EVENTS_EXCHANGE)
+        for routing_key, body, message_id in messages:
+            message = aio_pika.Message(body, message_id=message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            await exchange.publish(message, routing_key=routing_key, mandatory=True)
+    finally:
+        await connection.close()
+
+
+async def republish(amqp_url: str, envelopes: list[dict[str, Any]]) -> None:
+    """Put captured integration events (parsed envelopes) back on the bus, in the order given."""
+    import orjson
+
+    await publish_raw(
+        amqp_url, [(f"{e['type']}.v{e['version']}", orjson.dumps(e), str(e["event_id"])) for e in envelopes]
+    )
+
+
+@dataclass
+class DeadLetter:
+    queue: str
+    message_id: str
+    body: bytes
+    headers: dict[str, Any]
+
+
+async def take_dead_letters(
+    amqp_url: str, services: list[str], message_ids: set[str], *, timeout: float = 15.0
+) -> list[DeadLetter]:
+    """Wait until every message in ``message_ids`` sits in one of the services' dead-letter queues.
+
+    Takes (acknowledges) only those messages: anything else in a dead-letter queue is returned to
+    it untouched, so tests that share the stack do not steal each other's poison.
+    """
+    import aio_pika
+
+    from flashline_contracts.topology import dead_letter_queue
+
+    found: list[DeadLetter] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        while True:
+            channel = await connection.channel()
+            others = []
+            for service in services:
+                queue = await channel.get_queue(dead_letter_queue(service), ensure=False)
+                while (message := await queue.get(no_ack=False, fail=False)) is not None:
+                    if (message.message_id or "") in message_ids:
+                        found.append(
+                            DeadLetter(queue.name, message.message_id or "", message.body, dict(message.headers))
+                        )
+                        await message.ack()
+                    else:
+                        others.append(message)
+            for message in others:
+                await message.nack(requeue=True)
+            await channel.close()
+            if {d.message_id for d in found} >= message_ids or loop.time() > deadline:
+                return found
+            await asyncio.sleep(0.2)
+    finally:
+        await connection.close()
