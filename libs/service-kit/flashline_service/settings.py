@@ -6,8 +6,10 @@ database, broker and key settings are given explicitly.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,7 +50,8 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = 500
     inbox_retention_hours: float = 24.0
     log_level: str = "INFO"
-    # Browser origins allowed to call the API (the storefront demo in development).
+    # Browser origins allowed to call the API (the storefront demo in development); one list for
+    # every service (FLASHLINE_CORS_ORIGINS) unless a service sets its own (<SERVICE>_CORS_ORIGINS).
     cors_origins: list[str] = ["http://127.0.0.1:8080", "http://localhost:8080"]
 
     _required_in_production = ("database_url", "amqp_url", "signing_key_file", "signing_key_id", "trusted_keys_file")
@@ -60,6 +63,15 @@ class ServiceSettings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.environment in ("development", "test")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shared_cors_origins(cls, data: Any) -> Any:
+        """FLASHLINE_CORS_ORIGINS (a JSON list) when the service's own variable is not set."""
+        shared = os.environ.get("FLASHLINE_CORS_ORIGINS")
+        if shared and isinstance(data, dict) and "cors_origins" not in data:
+            data = {**data, "cors_origins": json.loads(shared)}
+        return data
 
     @model_validator(mode="after")
     def _refuse_defaults_outside_development(self) -> ServiceSettings:

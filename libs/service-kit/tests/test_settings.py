@@ -44,3 +44,10 @@ def test_production_refuses_the_development_broker_credentials(monkeypatch: pyte
     monkeypatch.setenv("DEMO_AMQP_URL", "amqp://demo:secret@rabbit/prod")
     settings = DemoSettings()
     assert settings.cors_origins == []
+
+
+def test_one_cors_list_for_every_service_unless_a_service_sets_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLASHLINE_CORS_ORIGINS", '["https://shop.example.com"]')
+    assert DemoSettings().cors_origins == ["https://shop.example.com"]
+    monkeypatch.setenv("DEMO_CORS_ORIGINS", '["https://admin.example.com"]')
+    assert DemoSettings().cors_origins == ["https://admin.example.com"]
