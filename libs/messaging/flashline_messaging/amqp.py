@@ -33,13 +33,20 @@ class OutboundMessage:
     headers: dict[str, Any] = field(default_factory=dict)
 
 
+RECONNECT_INTERVAL = 1.0  # seconds between reconnect attempts (aio-pika's default, 5, delays live updates)
+
+
 async def connect(url: str, *, name: str, timeout: float = 10.0) -> AbstractRobustConnection:
     """A robust connection: aio-pika reconnects it and restores channels after broker outages.
 
     Built by hand rather than with ``connect_robust`` so that a failed or cancelled first attempt
     closes it: aio-pika's reconnect loop otherwise outlives the caller and ignores cancellation.
+    A ``reconnect_interval`` in the URL's query overrides the 1 s between reconnect attempts.
     """
-    connection = RobustConnection(make_url(url), client_properties={"connection_name": name})
+    parsed = make_url(url)
+    if "reconnect_interval" not in parsed.query:
+        parsed = parsed.update_query(reconnect_interval=RECONNECT_INTERVAL)
+    connection = RobustConnection(parsed, client_properties={"connection_name": name})
     try:
         await connection.connect(timeout=timeout)
     except BaseException:

@@ -25,6 +25,8 @@ _TRANSIENT_NAMES = {
     "CrashShutdownError",
     "PostgresConnectionError",
     "InternalClientError",
+    # sqlalchemy.exc.TimeoutError: no pooled connection came free within the pool's timeout
+    "TimeoutError",
 }
 
 

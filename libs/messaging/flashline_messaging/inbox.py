@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -29,16 +32,26 @@ async def claim(session: AsyncSession, consumer: str, envelope: EventEnvelope) -
 
 
 def idempotent(
-    sessions: async_sessionmaker[AsyncSession], consumer: str, handler: TransactionalHandler[E]
+    sessions: async_sessionmaker[AsyncSession],
+    consumer: str,
+    handler: TransactionalHandler[E],
+    *,
+    slots: asyncio.Semaphore | None = None,
 ) -> Callable[[E, EventEnvelope], Awaitable[None]]:
     """Run ``handler`` in a transaction that also claims the event id; duplicates do nothing.
 
     The claim and the handler's writes commit together or not at all, so a crash between them
     cannot lose the effect or apply it twice.
+
+    ``slots``, shared by a service's handlers and sized to its connection pool, bounds how many
+    transactions they hold at once: more deliveries in flight (the prefetch) than connections
+    would otherwise queue on the pool's checkout and fail once its timeout passes.
     """
 
+    limit: AbstractAsyncContextManager[object] = slots if slots is not None else contextlib.nullcontext()
+
     async def run(event: E, envelope: EventEnvelope) -> None:
-        async with sessions() as session, session.begin():
+        async with limit, sessions() as session, session.begin():
             if await claim(session, consumer, envelope):
                 await handler(event, envelope, session)
 

@@ -8,6 +8,7 @@ so publishing never sits on a request's critical path and nothing committed is l
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,25 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flashline_contracts.envelope import EventEnvelope
 from flashline_contracts.publications import StreamPosition
 from flashline_contracts.topology import EVENTS_EXCHANGE, PUSH_EXCHANGE
-from flashline_messaging.schema import channel_streams, outbox_table
+from flashline_messaging.schema import channel_streams
 
 NOTIFY_CHANNEL = "flashline_outbox"
 
 
 def new_epoch() -> str:
     return secrets.token_hex(4)
-
-
-_NOTIFIED = "flashline_outbox_notified"
-
-
-async def _notify(session: AsyncSession) -> None:
-    """Wake the relay at commit; once per transaction (Postgres would fold repeats anyway)."""
-    transaction = session.get_transaction()
-    if transaction is not None and session.info.get(_NOTIFIED) is transaction:
-        return
-    await session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")))
-    session.info[_NOTIFIED] = transaction
 
 
 def _event_row(envelope: EventEnvelope) -> dict[str, Any]:
@@ -48,23 +37,51 @@ def _event_row(envelope: EventEnvelope) -> dict[str, Any]:
     }
 
 
+def _event_params(envelopes: Sequence[EventEnvelope]) -> dict[str, Any]:
+    rows = [_event_row(e) for e in envelopes]
+    return {
+        "event_exchanges": [r["exchange"] for r in rows],
+        "event_keys": [r["routing_key"] for r in rows],
+        "event_ids": [r["message_id"] for r in rows],
+        "event_bodies": [r["body"] for r in rows],
+        "notify": NOTIFY_CHANNEL,
+    }
+
+
+# Integration events as parallel arrays, inserted in list order (the relay keeps that order). The
+# SQL text does not depend on how many there are, so each connection prepares it once.
+_QUEUED_EVENTS = """
+    INSERT INTO outbox (exchange, routing_key, message_id, body)
+    SELECT e.exchange, e.routing_key, e.message_id, e.body
+    FROM unnest(CAST(:event_exchanges AS text[]), CAST(:event_keys AS text[]),
+                CAST(:event_ids AS text[]), CAST(:event_bodies AS bytea[]))
+         WITH ORDINALITY AS e(exchange, routing_key, message_id, body, n) {after}
+    ORDER BY e.n
+"""
+
+# pg_notify wakes the relay when the transaction commits (repeats within one are folded by
+# Postgres); it rides along in the writing statement instead of costing a round trip of its own.
+_ADD_EVENTS = sa.text(f"WITH queued AS ({_QUEUED_EVENTS.format(after='')}) SELECT pg_notify(:notify, '')")
+
+
 async def add_event(session: AsyncSession, envelope: EventEnvelope) -> None:
     """Queue an integration event; it is published after (and only if) the caller commits."""
     await add_events(session, [envelope])
 
 
-async def add_events(session: AsyncSession, envelopes: list[EventEnvelope]) -> None:
+async def add_events(session: AsyncSession, envelopes: Sequence[EventEnvelope]) -> None:
     """Queue several events in one statement, in list order (the relay keeps that order)."""
     if not envelopes:
         return
-    await session.execute(sa.insert(outbox_table).values([_event_row(e) for e in envelopes]))
-    await _notify(session)
+    await session.execute(_ADD_EVENTS, _event_params(envelopes))
 
 
-# One round trip: advance the channel's offset (locking its row until commit) and queue the
-# publication carrying that offset. The publication JSON is completed in SQL with offset and epoch.
+# One round trip: advance the channel's offset (locking its row until commit), queue the
+# publication carrying that offset, queue the integration events given with it (after the
+# publication: they read its RETURNING), wake the relay. The publication JSON is completed in SQL
+# with offset and epoch.
 _PUBLISH_TO_CHANNEL = sa.text(
-    """
+    f"""
     WITH position AS (
         INSERT INTO channel_streams AS cs (channel, epoch, top_offset, last_data, updated_at)
         VALUES (:channel, :epoch, 1, :data, :now)
@@ -77,8 +94,9 @@ _PUBLISH_TO_CHANNEL = sa.text(
                convert_to((CAST(:publication AS jsonb)
                            || jsonb_build_object('offset', top_offset, 'epoch', epoch))::text, 'UTF8')
         FROM position
-    )
-    SELECT top_offset, epoch FROM position
+        RETURNING id
+    ), events AS ({_QUEUED_EVENTS.format(after="CROSS JOIN (SELECT count(*) FROM queued) AS published")})
+    SELECT top_offset, epoch, pg_notify(:notify, '') FROM position
     """
 )
 
@@ -89,17 +107,21 @@ async def publish_to_channel(
     data: dict[str, Any],
     *,
     exclude_client: str | None = None,
+    events: Sequence[EventEnvelope] = (),
 ) -> StreamPosition:
     """Give ``channel`` its next offset and queue the publication carrying ``data``.
 
     The upsert locks the channel's row until the caller commits, so concurrent writers of one
     channel serialize here: offsets are gapless, monotonic, and commit in offset order.
+    ``events`` are queued in the same statement, right after the publication and in list order
+    (as ``add_events`` would), which saves a round trip while the caller holds that lock and
+    whatever it locked before.
     """
     now = datetime.now(UTC)
     publication: dict[str, Any] = {"channel": channel, "data": data, "published_at": now.isoformat()}
     if exclude_client:
         publication["exclude_client"] = exclude_client
-    offset, epoch = (
+    offset, epoch, _ = (
         await session.execute(
             _PUBLISH_TO_CHANNEL,
             {
@@ -109,10 +131,10 @@ async def publish_to_channel(
                 "now": now,
                 "exchange": PUSH_EXCHANGE,
                 "publication": orjson.dumps(publication).decode(),
+                **_event_params(events),
             },
         )
     ).one()
-    await _notify(session)
     return StreamPosition(offset=offset, epoch=epoch)
 
 

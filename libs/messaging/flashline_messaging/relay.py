@@ -59,6 +59,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         max_backoff: float = 10.0,
+        max_publish_backoff: float = 2.0,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
@@ -67,6 +68,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
+        self._max_publish_backoff = max_publish_backoff  # short: wake() also ends a wait when the broker is back
         self._lock_key = zlib.crc32(f"flashline-relay:{service}".encode())
         self._wakeup = asyncio.Event()
         self.is_leader = False
@@ -113,8 +115,11 @@ class OutboxRelay:
             except PublishFailed as exc:  # database errors propagate: run() reconnects
                 OUTBOX_FAILURES.labels(self._service).inc()
                 log.warning("relay publish failed (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, self._max_backoff)
+                # wake() (the broker connection came back) cuts the wait short.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), backoff * (0.5 + random.random()))
+                self._wakeup.clear()
+                backoff = min(backoff * 2, self._max_publish_backoff)
                 continue
             if sent < self._batch_size:
                 with contextlib.suppress(TimeoutError):

@@ -90,6 +90,8 @@ class MessagingRuntime:
             database_url=self._settings.database_url,
             batch_size=self._settings.relay_batch_size,
         )
+        relay = self.relay
+        connection.reconnect_callbacks.add(lambda *_: relay.wake())  # publish what waited, at once
         try:
             await self.relay.run()
         finally:

@@ -29,7 +29,14 @@ def build_app(settings: CartSettings) -> FastAPI:
         return SqlUnitOfWork(session=session)
 
     def subscribe(bus: EventBus) -> None:
-        consumers.register(bus, app.state.db.sessions, joined_unit_of_work, rules, consumer=settings.service_name)
+        consumers.register(
+            bus,
+            app.state.db.sessions,
+            joined_unit_of_work,
+            rules,
+            consumer=settings.service_name,
+            max_transactions=settings.db_pool_size,
+        )
 
     app = create_service_app(
         settings,

@@ -35,7 +35,13 @@ def build_app(settings: CatalogSettings, *, clock: Clock = utc_now) -> FastAPI:
         return SqlUnitOfWork(writer, clock, session=session)
 
     def subscribe(bus: EventBus) -> None:
-        consumers.register(bus, app.state.db.sessions, joined_unit_of_work, consumer=settings.service_name)
+        consumers.register(
+            bus,
+            app.state.db.sessions,
+            joined_unit_of_work,
+            consumer=settings.service_name,
+            max_transactions=settings.db_pool_size,
+        )
 
     async def start_drop_scheduler(_: FastAPI) -> Callable[[], Awaitable[None]]:
         scheduler = background.DropScheduler(

@@ -125,6 +125,8 @@ class FakeReservationRepository:
 
     async def reject_order(self, order_id: int) -> None:
         self._store.outcomes[order_id] = "rejected"
+        for key in [key for key in self._store.reservations if key[0] == order_id]:
+            del self._store.reservations[key]
 
     async def add(self, order_id: int, lines: Sequence[Line]) -> None:
         for line in lines:

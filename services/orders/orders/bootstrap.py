@@ -41,6 +41,7 @@ def build_app(settings: OrdersSettings, *, clock: Clock = utc_now) -> FastAPI:
             joined_unit_of_work,
             consumer=settings.service_name,
             payment_window=timedelta(seconds=settings.payment_window_seconds),
+            max_transactions=settings.db_pool_size,
         )
 
     async def start_sweeper(_: FastAPI) -> Callable[[], Awaitable[None]]:

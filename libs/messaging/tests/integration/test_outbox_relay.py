@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 
 import aio_pika
@@ -134,6 +135,46 @@ async def test_rows_wait_while_the_broker_is_down_and_none_is_lost(
     ]
     assert versions == list(range(1, 21))
     await conn.close()
+
+
+class FlakyPublisher:
+    """Fails while ``down`` (a broker outage), then delegates to a real confirmed publisher."""
+
+    def __init__(self, real: ConfirmedPublisher) -> None:
+        self.real = real
+        self.down = True
+        self.failures = 0
+
+    async def publish(self, messages):  # type: ignore[no-untyped-def]
+        if self.down:
+            self.failures += 1
+            raise ConnectionError("broker unreachable")
+        await self.real.publish(messages)
+
+
+async def test_a_relay_backing_off_publishes_as_soon_as_it_is_woken(
+    engine: AsyncEngine, amqp_url: str, messaging_db_url: str
+) -> None:
+    """After an outage the relay does not sit out its backoff: the reconnect wakes it."""
+    await clear_outbox(engine)
+    product = int(uuid.uuid4().int % 10**9)
+    async with async_sessionmaker(engine)() as session, session.begin():
+        await outbox.add_event(session, stock_event(product, 1))
+    connection = await connect(amqp_url, name="flaky")
+    flaky = FlakyPublisher(ConfirmedPublisher(connection))
+    relay = OutboxRelay(engine, flaky, service=f"wake-{product}", database_url=messaging_db_url, max_publish_backoff=60)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: flaky.failures >= 7, timeout=30)  # the next wait is 3.2-9.6 s (6.4 s +-50 %)
+        flaky.down = False
+        woken = time.monotonic()
+        relay.wake()
+        await eventually(lambda: _is_zero(engine), timeout=15)
+        assert time.monotonic() - woken < 2.5  # not the rest of the backoff
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await connection.close()
 
 
 async def test_channel_offsets_are_gapless_under_concurrency(

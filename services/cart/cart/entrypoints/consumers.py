@@ -7,6 +7,7 @@ reordered events never regress availability.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,8 +31,14 @@ def register(
     rules: CartRules,
     *,
     consumer: str,
+    max_transactions: int,
 ) -> None:
-    """Subscribe the cart's handlers; ``unit_of_work`` builds one joining the inbox's session."""
+    """Subscribe the cart's handlers; ``unit_of_work`` builds one joining the inbox's session.
+
+    At most ``max_transactions`` of them hold a database transaction at once (the pool's size):
+    the surplus of the prefetch waits here, not on the pool's checkout timeout.
+    """
+    slots = asyncio.Semaphore(max_transactions)
 
     async def on_product(event: ProductChanged, envelope: EventEnvelope, session: AsyncSession) -> None:
         listing = Listing(event.product_id, event.name, event.price_cents, event.currency)
@@ -46,13 +53,13 @@ def register(
         command = commands.EmptyOrderedCart(event.cart_id, event.user_id)
         await handlers.empty_ordered_cart(command, unit_of_work(session), rules)
 
-    confirmed = idempotent(sessions, f"{consumer}.orders", on_confirmed)
+    confirmed = idempotent(sessions, f"{consumer}.orders", on_confirmed, slots=slots)
 
     async def on_status(event: OrderStatusChanged, envelope: EventEnvelope) -> None:
         # Only a confirmation from a cart concerns the cart: the rest is not even claimed.
         if event.status == "confirmed" and event.cart_id:
             await confirmed(event, envelope)
 
-    bus.subscribe(ProductChanged, idempotent(sessions, f"{consumer}.products", on_product))
-    bus.subscribe(StockChanged, idempotent(sessions, f"{consumer}.stock", on_stock))
+    bus.subscribe(ProductChanged, idempotent(sessions, f"{consumer}.products", on_product, slots=slots))
+    bus.subscribe(StockChanged, idempotent(sessions, f"{consumer}.stock", on_stock, slots=slots))
     bus.subscribe(OrderStatusChanged, on_status)

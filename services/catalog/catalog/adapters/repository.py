@@ -56,9 +56,11 @@ class ReservationRepository(Protocol):
     async def claim_order(self, order_id: int) -> bool:
         """Record the order as reserved; False if it was decided (or released) before."""
 
-    async def reject_order(self, order_id: int) -> None: ...
+    async def reject_order(self, order_id: int) -> None:
+        """Record the claimed order as rejected; it holds no reservation rows afterwards."""
 
-    async def add(self, order_id: int, lines: Sequence[Line]) -> None: ...
+    async def add(self, order_id: int, lines: Sequence[Line]) -> None:
+        """Write the order's reservation rows (before its stock is taken: a rejection drops them)."""
 
     async def release_order(self, order_id: int) -> tuple[Line, ...]:
         """Release the order's reserved lines (in product-id order); leaves a tombstone if unknown."""
@@ -218,8 +220,13 @@ class SqlReservationRepository:
         return (await self._session.execute(stmt)).one_or_none() is not None
 
     async def reject_order(self, order_id: int) -> None:
+        # One statement: drop the rows ``add`` wrote ahead of the stock update, mark the outcome.
+        dropped = sa.delete(reservations).where(reservations.c.order_id == order_id).cte("dropped")
         await self._session.execute(
-            sa.update(order_outcomes).where(order_outcomes.c.order_id == order_id).values(state="rejected")
+            sa.update(order_outcomes)
+            .where(order_outcomes.c.order_id == order_id)
+            .values(state="rejected")
+            .add_cte(dropped)
         )
 
     async def add(self, order_id: int, lines: Sequence[Line]) -> None:

@@ -6,6 +6,7 @@ no second effect and a crash between them loses nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,9 +25,20 @@ JoinedUnitOfWork = Callable[[AsyncSession], UnitOfWork]
 
 
 def register(
-    bus: EventBus, sessions: async_sessionmaker[AsyncSession], unit_of_work: JoinedUnitOfWork, *, consumer: str
+    bus: EventBus,
+    sessions: async_sessionmaker[AsyncSession],
+    unit_of_work: JoinedUnitOfWork,
+    *,
+    consumer: str,
+    max_transactions: int,
 ) -> None:
-    """Subscribe the catalog's handlers; ``unit_of_work`` builds one joining the inbox's session."""
+    """Subscribe the catalog's handlers; ``unit_of_work`` builds one joining the inbox's session.
+
+    At most ``max_transactions`` of them hold a database transaction at once (the pool's size):
+    the prefetch may exceed it, the surplus waits here rather than on the pool's checkout timeout,
+    and the pool's overflow stays free for the API and the relay.
+    """
+    slots = asyncio.Semaphore(max_transactions)
 
     async def on_placed(event: OrderPlaced, envelope: EventEnvelope, session: AsyncSession) -> None:
         if not event.lines:
@@ -40,6 +52,6 @@ def register(
     async def on_expired(event: OrderExpired, envelope: EventEnvelope, session: AsyncSession) -> None:
         await handlers.release_order(commands.ReleaseOrder(event.order_id), unit_of_work(session))
 
-    bus.subscribe(OrderPlaced, idempotent(sessions, f"{consumer}.reserve", on_placed))
-    bus.subscribe(OrderCancelled, idempotent(sessions, f"{consumer}.release", on_cancelled))
-    bus.subscribe(OrderExpired, idempotent(sessions, f"{consumer}.release", on_expired))
+    bus.subscribe(OrderPlaced, idempotent(sessions, f"{consumer}.reserve", on_placed, slots=slots))
+    bus.subscribe(OrderCancelled, idempotent(sessions, f"{consumer}.release", on_cancelled, slots=slots))
+    bus.subscribe(OrderExpired, idempotent(sessions, f"{consumer}.release", on_expired, slots=slots))

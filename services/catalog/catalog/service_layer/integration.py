@@ -79,7 +79,12 @@ def _lines(lines: Sequence[Line]) -> tuple[ReservedLine, ...]:
 
 @dataclass(frozen=True, slots=True)
 class OutboxWriter:
-    """Writes a unit of work's domain events into the outbox of its session."""
+    """Writes a unit of work's domain events into the outbox of its session.
+
+    Round trips are kept few because a reservation calls this while holding its product's row
+    lock: one statement per stock publication, the integration events riding along with the last
+    one (or one statement of their own when nothing is published).
+    """
 
     producer: str
     low_stock_threshold: int
@@ -87,17 +92,28 @@ class OutboxWriter:
 
     async def write(self, session: AsyncSession, changes: Sequence[events.DomainEvent]) -> None:
         now = self.clock()
+        envelopes: list[EventEnvelope] = []
         for event in changes:
-            if isinstance(event, events.StockLevelChanged):
-                await self._publish_stock(session, event, now)
             contract, aggregate_id = integration_event(event, now=now, low_threshold=self.low_stock_threshold)
-            envelope = EventEnvelope.wrap(contract, producer=self.producer, aggregate_id=aggregate_id, occurred_at=now)
-            await outbox.add_event(session, envelope)
+            envelopes.append(
+                EventEnvelope.wrap(contract, producer=self.producer, aggregate_id=aggregate_id, occurred_at=now)
+            )
+        stock = [event for event in changes if isinstance(event, events.StockLevelChanged)]
+        for i, event in enumerate(stock):
+            await self._publish_stock(session, event, now, envelopes if i == len(stock) - 1 else ())
+        if not stock:
+            await outbox.add_events(session, envelopes)
 
-    async def _publish_stock(self, session: AsyncSession, event: events.StockLevelChanged, now: datetime) -> None:
+    async def _publish_stock(
+        self,
+        session: AsyncSession,
+        event: events.StockLevelChanged,
+        now: datetime,
+        envelopes: Sequence[EventEnvelope],
+    ) -> None:
         state = stock_state(event, now=now, low_threshold=self.low_stock_threshold)
         data = state.model_dump(mode="json", exclude_none=True)
-        position = await outbox.publish_to_channel(session, stock_channel(event.product_id), data)
+        position = await outbox.publish_to_channel(session, stock_channel(event.product_id), data, events=envelopes)
         if position.offset != event.version:
             raise StreamOutOfStep(
                 f"stock:{event.product_id} is at offset {position.offset}, product at version {event.version}"

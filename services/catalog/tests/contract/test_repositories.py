@@ -144,3 +144,13 @@ async def test_a_rejected_order_stays_rejected(repos: Repos) -> None:
     await repos.reservations.reject_order(503)
     assert await repos.reservations.release_order(503) == ()
     assert await repos.reservations.claim_order(503) is False
+
+
+async def test_rejecting_an_order_drops_the_rows_written_before_its_stock_was_taken(repos: Repos) -> None:
+    product = await repos.products.add(new("C-REJ"))
+    assert await repos.reservations.claim_order(504) is True
+    await repos.reservations.add(504, [Line(product.id, 1)])
+    await repos.reservations.reject_order(504)
+    assert await repos.reservations.reserved(504) == ()
+    assert await repos.reservations.release_order(504) == ()
+    assert await repos.reservations.claim_order(504) is False

@@ -84,6 +84,10 @@ async def test_a_short_line_rejects_the_whole_order_and_takes_nothing() -> None:
     assert (await views.product(uow, a)).version == 1
     assert await uow.reservations.reserved(11) == ()
     assert uow.committed[-1] == decision
+    single = await handlers.reserve_order(commands.ReserveOrder(15, (Line(b, 2),)), uow)
+    assert isinstance(single, events.OrderRejected)
+    assert await uow.reservations.reserved(15) == ()  # the rows written ahead of the update are gone
+    assert (await views.product(uow, b)).available == 1
 
 
 async def test_unknown_products_and_sales_not_started_are_named() -> None:

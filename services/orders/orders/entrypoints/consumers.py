@@ -7,6 +7,7 @@ reservation for a cancelled order, a second decision) are ignored by the status 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -32,8 +33,14 @@ def register(
     *,
     consumer: str,
     payment_window: timedelta,
+    max_transactions: int,
 ) -> None:
-    """Subscribe the orders handlers; ``unit_of_work`` builds one joining the inbox's session."""
+    """Subscribe the orders handlers; ``unit_of_work`` builds one joining the inbox's session.
+
+    At most ``max_transactions`` of them hold a database transaction at once (the pool's size):
+    the surplus of the prefetch waits here, not on the pool's checkout timeout.
+    """
+    slots = asyncio.Semaphore(max_transactions)
 
     async def on_product(event: ProductChanged, envelope: EventEnvelope, session: AsyncSession) -> None:
         cmd = commands.RecordProduct(
@@ -57,6 +64,6 @@ def register(
         except OrderNotFound as exc:
             raise PermanentError(exc.detail) from exc
 
-    bus.subscribe(ProductChanged, idempotent(sessions, f"{consumer}.catalog-read-model", on_product))
-    bus.subscribe(StockReserved, idempotent(sessions, f"{consumer}.saga", on_reserved))
-    bus.subscribe(StockRejected, idempotent(sessions, f"{consumer}.saga", on_rejected))
+    bus.subscribe(ProductChanged, idempotent(sessions, f"{consumer}.catalog-read-model", on_product, slots=slots))
+    bus.subscribe(StockReserved, idempotent(sessions, f"{consumer}.saga", on_reserved, slots=slots))
+    bus.subscribe(StockRejected, idempotent(sessions, f"{consumer}.saga", on_rejected, slots=slots))
