@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Any, TypeVar
 
 import jwt
@@ -13,6 +16,21 @@ from flashline_auth.keys import KeySet, TrustedKey
 M = TypeVar("M", bound=BaseModel)
 
 _REQUIRED = ["exp", "iat", "iss", "aud", "sub"]
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    """The header segment only, to pick the key: ``jwt.get_unverified_header`` would decode the
+    whole token, which ``jwt.decode`` then does again (a third of a connect's CPU at the gateway)."""
+    segment, dot, _ = token.partition(".")
+    if not dot or not segment:
+        raise TokenInvalid("malformed token: not a JWS compact serialization")
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise TokenInvalid("malformed token: header is not base64url JSON") from exc
+    if not isinstance(header, dict):
+        raise TokenInvalid("malformed token: header is not a JSON object")
+    return header
 
 
 class TokenVerifier:
@@ -37,10 +55,7 @@ class TokenVerifier:
 
     def key_for(self, token: str) -> TrustedKey:
         """The trusted key a token names, or TokenInvalid."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise TokenInvalid(f"malformed token: {exc}") from exc
+        header = _unverified_header(token)
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise TokenInvalid("token has no kid")

@@ -154,3 +154,13 @@ def test_dev_keys_are_stable_and_dev_identity_tokens_verify(tmp_path) -> None:
     claims = TokenVerifier(keys, audience=AUD).verify(token, UserClaims)
     assert (claims.sub, claims.role, claims.tenant) == ("bob", "staff", "acme")
     assert load_dev_signing_key(folder, "cart").issuer == "flashline-cart"
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "no-dots", ".payload.sig", "!!!.payload.sig", "WzEsMl0.payload.sig", "bm90IGpzb24.payload.sig"],
+    ids=["empty", "one-segment", "empty-header", "not-base64", "header-is-a-list", "header-not-json"],
+)
+def test_malformed_tokens_are_invalid_not_crashes(verifier: TokenVerifier, token: str) -> None:
+    with pytest.raises(TokenInvalid, match=r"malformed|no kid"):
+        verifier.verify(token, UserClaims)

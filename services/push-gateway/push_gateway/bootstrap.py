@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import uvicorn
-from websockets.asyncio.server import Server, serve
 
 from flashline_auth import KeySet, TokenVerifier
+from push_gateway.address_limit import AddressLimiter, parse_networks
 from push_gateway.admin import build_admin_app
 from push_gateway.admission import Admission
 from push_gateway.auth import Authorizer
@@ -33,7 +33,7 @@ from push_gateway.node import Node
 from push_gateway.positions import PositionClient, PositionUnavailable
 from push_gateway.protocol.codes import CloseCode
 from push_gateway.protocol.session import Limits
-from push_gateway.server import Endpoint
+from push_gateway.server import WsServer
 from push_gateway.settings import Settings
 
 log = logging.getLogger("push_gateway")
@@ -91,6 +91,11 @@ class Gateway:
         self.admission = Admission(
             max_connections=settings.max_connections, per_second=settings.max_connects_per_second
         )
+        self.addresses = AddressLimiter(
+            max_per_address=settings.max_connections_per_address,
+            per_second=settings.max_connects_per_address_per_second,
+            exempt=parse_networks(settings.address_limit_exempt),
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
         self.node = Node(
@@ -109,7 +114,7 @@ class Gateway:
         self.warmed = asyncio.Event()
         self.draining = False
         self._marker = uuid.uuid4().hex
-        self._server: Server | None = None
+        self._server: WsServer | None = None
         self._admin: uvicorn.Server | None = None
         self.port = settings.port
         self.metrics.ready.set_function(lambda: 1 if self.ready else 0)
@@ -128,15 +133,25 @@ class Gateway:
     def readiness_reason(self) -> str:
         return "draining" if self.draining else ("warming up" if not self.warmed.is_set() else "ready")
 
-    def refuse_reason(self, now: float) -> tuple[int, str] | None:
-        """Why a new connection is turned away (with a reconnect code), or None to accept it."""
+    def refuse_reason(self, now: float, address_key: str | None = None) -> tuple[int, str] | None:
+        """Why a new connection is turned away (with a reconnect code), or None to accept it.
+
+        An accepted connection with an ``address_key`` counts against its address until
+        ``addresses.release(address_key)``.
+        """
         if self.draining:
             return CloseCode.SHUTDOWN, "draining"
         if not self.warmed.is_set():
             return CloseCode.TOO_MANY_REQUESTS, "warming up"
+        if address_key is not None:
+            refusal = self.addresses.admit(address_key, now)
+            if refusal is not None:
+                return CloseCode.TOO_MANY_REQUESTS, refusal
         open_now = len(self.node.hub.sessions) + len(self.node.connecting)
         refusal = self.admission.admit(open_now, now)
         if refusal is not None:
+            if address_key is not None:
+                self.addresses.release(address_key)
             return CloseCode.TOO_MANY_REQUESTS, refusal
         return None
 
@@ -145,20 +160,9 @@ class Gateway:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         s = self.settings
-        endpoint = Endpoint(self)
-        self._server = await serve(
-            endpoint.handle,
-            s.host,
-            s.port,
-            process_request=endpoint.process_request,
-            max_size=s.max_frame_bytes,
-            ping_interval=None,  # the protocol's own pings ({}), see Session.tick
-            close_timeout=2,
-            compression=None,
-            server_header=None,
-            backlog=s.listen_backlog,  # a reconnect storm must queue, not lose SYNs (asyncio's default is 100)
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._server = WsServer(self)
+        await self._server.start(s.host, s.port, backlog=s.listen_backlog)
+        self.port = self._server.port
         if s.admin_port:
             app = build_admin_app(api_key=s.admin_api_key, send_control=self.broker.publish_control)
             config = uvicorn.Config(app, host=s.admin_host, port=s.admin_port, log_level="warning", lifespan="off")
@@ -168,12 +172,17 @@ class Gateway:
         await self.broker.consume_control(self.node.control)
         await self.broker.consume_presence(lambda report: self.node.presence_board.apply(report, time.time()))
         self._spawn(self._every(1.0, self.node.tick))
-        self._spawn(self._every(10.0, self.node.sweep))
+        self._spawn(self._every(10.0, self._sweep))
         self._spawn(self._every(s.presence_interval, self._report_presence))
         if s.trusted_keys_url:
             self._spawn(self._every(s.trusted_keys_refresh_seconds, self._refresh_keys))
         await self._warm_up()
         log.info("gateway started", extra={"node": self.node_id, "port": self.port, "admin_port": s.admin_port})
+
+    def _sweep(self) -> None:
+        now = time.time()
+        self.node.sweep()
+        self.addresses.sweep(now)
 
     async def _refresh_keys(self) -> None:
         """Re-read the key set from its URL; on failure keep the keys we have (and say so)."""
@@ -275,11 +284,7 @@ class Gateway:
             self._admin.should_exit = True
         self.node.close_all(CloseCode.SHUTDOWN, "shutdown")
         if self._server is not None:
-            self._server.close(close_connections=False)
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), 3)
-            except TimeoutError:
-                pass
+            await self._server.close(timeout=3)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -73,7 +73,11 @@ class ChannelState:
         return outcome
 
     def adopt_position(self, epoch: str, top: int, latest: bytes | None, now: float) -> None:
-        """Meta learned from the producer (position lookup); a later stream publication supersedes it."""
+        """Meta learned from the producer (position lookup); a later stream publication supersedes it.
+
+        The latest publication is history too: a client one publication behind (the common case
+        after a pod it was on lost the channel) recovers it instead of reloading over REST.
+        """
         if self.epoch == epoch and top <= self.top:
             return
         self.epoch = epoch
@@ -81,6 +85,8 @@ class ChannelState:
         self.latest = latest
         self.latest_exclude = None
         self.entries.clear()
+        if latest is not None and self.namespace.keeps_history:
+            self.entries.append(Entry(top, latest, now))
         self.touched = now
 
     def expire(self, now: float) -> None:

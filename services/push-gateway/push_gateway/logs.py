@@ -36,4 +36,7 @@ def configure(level: str = "INFO") -> None:
     # The gateway writes its own structured line per connect and disconnect; websockets' INFO
     # "connection open/closed" lines repeat them and cost CPU in a connect storm.
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    # The JSON lines carry none of: caller file/line (a stack walk per record), thread, process.
+    logging._srcfile = None  # type: ignore[attr-defined]  # documented in logging: skips findCaller()
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.Formatter.converter = time.gmtime

@@ -1,28 +1,34 @@
-"""The WebSocket endpoint and the probes on one port: a thin driver around the sessions.
+"""The gateway's port: the WebSocket endpoint and the probes, one plain asyncio protocol per socket.
 
-``/connection/websocket`` speaks the client protocol; ``/healthz``, ``/readyz`` (503 while
-warming up or draining) and ``/metrics`` are answered in ``process_request`` before any upgrade.
-Frames over ``max_frame_bytes`` are refused by the websockets layer with close code 1009.
+``/connection/websocket`` upgrades, then admission decides: draining (3001), warming up, the
+client address over its limit, the pod over its capacity or connect rate (3013), each counted in
+``rejected_connections_total{reason}``. ``/healthz``, ``/readyz`` (503 with the reason while warming
+up or draining) and ``/metrics`` are answered from the request, before any upgrade; anything else
+is a 404. Frames over ``max_frame_bytes`` are refused by the protocol object with close 1009, invalid
+UTF-8 in a text frame with 1007. The request must arrive within the handshake timeout (slowloris)
+and a closing handshake end within the close timeout: one timer checks both deadlines.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import http
 import time
 from typing import TYPE_CHECKING
 
-from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from push_gateway.protocol.session import Session, State
-from push_gateway.transport import WsTransport
+from push_gateway.address_limit import client_address, parse_networks
+from push_gateway.connection import Connection
+from push_gateway.protocol.session import Session
 
 if TYPE_CHECKING:
     from push_gateway.bootstrap import Gateway
 
 WEBSOCKET_PATH = "/connection/websocket"
+SWEEP_SECONDS = 0.5
 
 
 def _response(status: http.HTTPStatus, body: bytes, content_type: str = "text/plain; charset=utf-8") -> Response:
@@ -30,15 +36,117 @@ def _response(status: http.HTTPStatus, body: bytes, content_type: str = "text/pl
     return Response(status.value, status.phrase, headers, body)
 
 
-class Endpoint:
+class WsServer:
     def __init__(self, gateway: Gateway) -> None:
+        settings = gateway.settings
         self._gateway = gateway
+        self.max_frame_bytes = settings.max_frame_bytes
+        self._handshake_timeout = settings.handshake_timeout_seconds
+        self._close_timeout = settings.close_timeout_seconds
+        self._trusted_proxies = parse_networks(settings.trusted_proxies)
+        self._forwarded_header = settings.forwarded_header
+        self.connections: set[Connection] = set()
+        self._timed: set[Connection] = set()  # connections with a deadline (handshake or close)
+        self._listener: asyncio.Server | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._all_lost: asyncio.Event | None = None  # set once closing and no connection is left
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.serving = False
+        self.port = settings.port
 
-    def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        path = request.path.split("?", 1)[0]
+    async def start(self, host: str, port: int, *, backlog: int) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        # a reconnect storm must queue in the backlog, not lose SYNs (asyncio's default is 100)
+        self._listener = await loop.create_server(functools.partial(Connection, self), host, port, backlog=backlog)
+        self.port = self._listener.sockets[0].getsockname()[1]
+        self.serving = True
+        self._sweeper = loop.call_later(SWEEP_SECONDS, self._sweep)
+
+    async def close(self, timeout: float) -> None:
+        """Stop listening, close every connection (sessions with 3001), abort what is left after ``timeout``."""
+        self.serving = False
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._listener is not None:
+            self._listener.close()
+        self._all_lost = asyncio.Event()
+        for conn in list(self.connections):
+            conn.shutdown()
+        if not self.connections:
+            self._all_lost.set()
+        try:
+            await asyncio.wait_for(self._all_lost.wait(), timeout)
+        except TimeoutError:
+            pass
+        for conn in list(self.connections):
+            conn.abort()
+        await asyncio.sleep(0)  # connection_lost callbacks
+        if self._listener is not None:
+            try:
+                await asyncio.wait_for(self._listener.wait_closed(), 1)
+            except TimeoutError:
+                pass
+
+    # ---- called by connections ----------------------------------------------------------------------
+
+    def opened(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        self._set_deadline(conn, self._handshake_timeout)
+
+    def expect_close(self, conn: Connection) -> None:
+        self._set_deadline(conn, self._close_timeout)
+
+    def lost(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        self._timed.discard(conn)
+        if conn.address_key is not None:
+            self._gateway.addresses.release(conn.address_key)
+            conn.address_key = None
+        if self._all_lost is not None and not self.connections:
+            self._all_lost.set()
+
+    def request(self, conn: Connection, request: Request) -> None:
+        """The HTTP request: answer a probe, or upgrade and admit (or refuse) a WebSocket client."""
+        self._timed.discard(conn)
+        conn.deadline = 0.0
+        ws = conn.ws
+        path = request.path.partition("?")[0]
+        if path != WEBSOCKET_PATH:
+            ws.send_response(self._probe(path))
+            return
+        if not self.serving:
+            ws.send_response(ws.reject(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"))
+            return
+        response = ws.accept(request)
+        if response.status_code != 101:
+            ws.send_response(response)
+            return
         gateway = self._gateway
-        if path == WEBSOCKET_PATH:
-            return None
+        key = gateway.addresses.key(self._client_address(conn, request)) if gateway.addresses.enabled else None
+        request.headers.clear()  # the protocol object keeps the request as long as the connection
+        ws.send_response(response)
+        now = time.time()
+        refusal = gateway.refuse_reason(now, key)
+        if refusal is not None:
+            code, reason = refusal
+            gateway.metrics.rejected.labels(reason=reason).inc()
+            conn.close(code, reason)
+            return
+        session = Session(gateway.node, conn, now)
+        conn.accepted(session, key)
+        gateway.node.opened(session)
+
+    # ---- internals --------------------------------------------------------------------------------
+
+    def _client_address(self, conn: Connection, request: Request) -> str:
+        peer = conn.transport.get_extra_info("peername") if conn.transport is not None else None
+        host = peer[0] if isinstance(peer, tuple) and peer else ""
+        if not self._trusted_proxies:
+            return host
+        return client_address(host, request.headers.get_all(self._forwarded_header), self._trusted_proxies)
+
+    def _probe(self, path: str) -> Response:
+        gateway = self._gateway
         if path == "/healthz":
             return _response(http.HTTPStatus.OK, b"ok\n")
         if path == "/readyz":
@@ -49,26 +157,17 @@ class Endpoint:
             return _response(http.HTTPStatus.OK, gateway.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
         return _response(http.HTTPStatus.NOT_FOUND, b"not found\n")
 
-    async def handle(self, conn: ServerConnection) -> None:
-        gateway = self._gateway
-        node = gateway.node
-        now = time.time()
-        refusal = gateway.refuse_reason(now)
-        if refusal is not None:
-            code, reason = refusal
-            gateway.metrics.rejected.labels(reason=reason).inc()
-            await conn.close(code, reason)
-            return
-        session = Session(node, WsTransport(conn), now)
-        node.opened(session)
-        try:
-            async for message in conn:
-                session.receive(message, time.time())
-        except ConnectionClosed:
-            pass
-        finally:
-            if session.state is not State.CLOSED:
-                close_code = conn.close_code
-                if close_code is None and conn.protocol.close_rcvd is not None:
-                    close_code = conn.protocol.close_rcvd.code
-                session.close(close_code or 1006, (conn.close_reason or "client went away")[:120])
+    def _set_deadline(self, conn: Connection, seconds: float) -> None:
+        assert self._loop is not None
+        conn.deadline = self._loop.time() + seconds
+        self._timed.add(conn)
+
+    def _sweep(self) -> None:
+        assert self._loop is not None
+        self._sweeper = self._loop.call_later(SWEEP_SECONDS, self._sweep)
+        now = self._loop.time()
+        due = [conn for conn in self._timed if conn.deadline <= now]
+        for conn in due:
+            self._timed.discard(conn)
+            conn.deadline = 0.0
+            conn.timed_out()

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = 8000
     listen_backlog: int = 4096  # effective up to the kernel's net.core.somaxconn
+    handshake_timeout_seconds: float = Field(default=10.0, gt=0)  # TCP accept to HTTP request (slowloris)
+    close_timeout_seconds: float = Field(default=2.0, gt=0)  # closing handshake, then the socket is aborted
     admin_host: str = "127.0.0.1"
     admin_port: int = 9000
     admin_api_key: str = DEV_ADMIN_API_KEY
@@ -59,6 +61,13 @@ class Settings(BaseSettings):
     allow_anonymous: bool = True
     max_connections: int = 20_000
     max_connects_per_second: float = 500.0
+    # Per client address (IPv6: per /64); 0 = off. Loopback peers are exempt by default (sidecars, dev, bench).
+    max_connections_per_address: int = Field(default=200, ge=0)
+    max_connects_per_address_per_second: float = Field(default=0.0, ge=0)
+    address_limit_exempt: str = "127.0.0.0/8,::1"
+    # Peers (IPs or CIDRs) whose forwarded header names the client; empty = the peer is the client.
+    trusted_proxies: str = ""
+    forwarded_header: str = "X-Forwarded-For"
     max_frame_bytes: int = 64 * 1024
     max_channels_per_connection: int = 128
     commands_per_second: float = 50.0

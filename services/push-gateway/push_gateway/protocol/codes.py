@@ -39,7 +39,8 @@ class CloseCode(IntEnum):
     """WebSocket close codes the gateway ends a connection with."""
 
     NORMAL = 1000
-    MESSAGE_TOO_BIG = 1009  # oversized frame: sent by the websockets layer itself
+    INVALID_DATA = 1007  # invalid UTF-8 in a text frame: sent by the WebSocket layer itself
+    MESSAGE_TOO_BIG = 1009  # oversized frame: sent by the WebSocket layer (websockets' protocol object)
     SHUTDOWN = 3001
     SERVER_ERROR = 3004
     TOKEN_EXPIRED = 3005

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from push_gateway.node import Position
+
 from .conftest import Harness
 
 
@@ -180,3 +182,21 @@ def test_stream_recovery_skips_only_the_authors_publications(order, harness, tok
     assert result["publications"] == [{"data": {"v": 9}, "offset": 9}]
     _, _, other = order(offset=7)
     assert [p["offset"] for p in other["subscribe"]["publications"]] == [8, 9]
+
+
+def test_a_channel_learnt_from_its_producer_recovers_the_one_publication_behind(harness, tokens):
+    """A pod that never saw the channel asks the producer; the latest publication it gets back is
+    exactly what a client one offset behind missed."""
+    grant = tokens.grant("orders", user="alice", channel="order:3")
+    session, transport = harness.session(tokens.user("alice"))
+    params = {"channel": "order:3", "token": grant, "recover": True, "offset": 1, "epoch": "ep", "flag": 3}
+    harness.send(session, {"id": 5, "subscribe": params})
+    harness.resolve("order:3", Position(epoch="ep", offset=2, data={"status": "paid"}))
+    result = transport.take()[0]["subscribe"]
+    assert result["recovered"] is True
+    assert result["publications"] == [{"data": {"status": "paid"}, "offset": 2}]
+    further_behind = {**params, "offset": 0}
+    harness.send(session, {"id": 6, "unsubscribe": {"channel": "order:3"}})
+    transport.take()
+    harness.send(session, {"id": 7, "subscribe": further_behind})
+    assert transport.take()[0]["error"]["code"] == 112  # never partial: offset 1 is not known here
