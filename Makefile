@@ -11,7 +11,7 @@ PACKAGES := $(LIBS) $(SERVICES) tools/devstack demo/storefront
 GATEWAYS ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-unit lint typecheck token lock audit clean
+.PHONY: help install run test test-unit soak lint typecheck token lock audit clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test: install ## every suite: unit, per-service integration, cross-service, k8s 
 
 test-unit: install ## the fast tier only (no I/O)
 	$(PYTHON) tools/run_tests.py libs/contracts libs/auth $(wildcard services/*/tests/unit) $(if $(PYTEST_ARGS),-- $(PYTEST_ARGS))
+
+soak: install ## the soak with faults at full length (2 min of traffic), then the end-to-end audit
+	FLASHLINE_SOAK_SECONDS=120 $(PYTHON) tools/run_tests.py tests/integration -- -k soak
 
 lint: install ## ruff + mypy
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,9 @@ from centrifuge import (
     Client,
     ClientEventHandler,
     ConnectedContext,
+    ConnectingContext,
     PublicationContext,
+    StreamPosition,
     SubscribedContext,
     SubscriptionEventHandler,
 )
@@ -125,3 +128,163 @@ async def subscribe(url: str, channel: str, *, token: str = "", sub_token: str |
     await sub.subscribe()
     await asyncio.wait_for(subscriber.subscribed.wait(), 10)
     return subscriber
+
+
+# ---- fault tests: a client app that loads state over REST, then follows the channel ------------
+
+
+@dataclass
+class Timeline:
+    """One subscription as a client app sees it: each state it loaded over REST, then publications.
+
+    ``loads`` holds ``(offset, epoch, data)`` per ``get_state`` call (the first subscribe, or a
+    reload after an unrecoverable position); ``pubs`` every publication as ``(offset, data)``.
+    """
+
+    channel: str
+    loads: list[tuple[int, str, Any]] = field(default_factory=list)
+    pubs: list[tuple[int, Any]] = field(default_factory=list)
+    subscribed: list[SubscribedContext] = field(default_factory=list)
+    held_at: list[int] = field(default_factory=list)  # the offset the app held at each ``subscribed``
+
+    @property
+    def offsets(self) -> list[int]:
+        return [offset for offset, _ in self.pubs]
+
+    def missed(self, attempt: int) -> int:
+        """How far the channel had moved past what the app held when subscribe ``attempt`` succeeded."""
+        position = self.subscribed[attempt].stream_position
+        return (position.offset if position else 0) - self.held_at[attempt]
+
+    @property
+    def last(self) -> tuple[int, Any]:
+        """The newest (offset, data) the app holds, whether loaded or published."""
+        candidates = [(offset, data) for offset, _, data in self.loads[-1:]] + self.pubs[-1:]
+        return max(candidates, key=lambda c: c[0]) if candidates else (0, None)
+
+    def gapless_to(self, top: int) -> bool:
+        """Loaded once, then every publication after that position up to ``top``, each exactly once."""
+        if len(self.loads) != 1:
+            return False
+        return self.offsets == list(range(self.loads[0][0] + 1, top + 1))
+
+
+Loader = Callable[[], Awaitable[tuple[int, str, Any]]]
+
+
+class LiveClient(ClientEventHandler):
+    """An official centrifuge-python client with several subscriptions, each a ``Timeline``.
+
+    Subscriptions load their state through ``load`` (the SDK's ``get_state``: the REST
+    representation and its ``stream`` position), then get every later publication; the SDK
+    reconnects by itself (0.1 to 1 s apart) and resubscribes with recovery.
+    """
+
+    def __init__(self, url: str, token: str = "", name: str = "") -> None:
+        self.name = name or url
+        self.client_ids: list[str] = []
+        self.disconnects: list[tuple[int, str]] = []
+        self.timelines: dict[str, Timeline] = {}
+        self.client = Client(
+            url, events=self, token=token, timeout=5.0, min_reconnect_delay=0.1, max_reconnect_delay=1.0
+        )
+
+    async def on_connected(self, ctx: ConnectedContext) -> None:
+        self.client_ids.append(ctx.client)
+
+    async def on_connecting(self, ctx: ConnectingContext) -> None:
+        if self.client_ids:
+            self.disconnects.append((ctx.code, ctx.reason))
+
+    async def connect(self, timeout: float = 10.0) -> LiveClient:
+        await self.client.connect()
+        await self.client.ready(timeout)
+        return self
+
+    async def watch(self, channel: str, load: Loader, *, token: str = "", timeout: float = 10.0) -> Timeline:
+        timeline = self.timelines[channel] = Timeline(channel)
+
+        class Events(SubscriptionEventHandler):
+            async def on_subscribed(self, ctx: SubscribedContext) -> None:
+                timeline.held_at.append(timeline.last[0])
+                timeline.subscribed.append(ctx)
+
+            async def on_publication(self, ctx: PublicationContext) -> None:
+                timeline.pubs.append((ctx.pub.offset, ctx.pub.data))
+
+        async def get_state(_: str) -> StreamPosition:
+            offset, epoch, data = await load()
+            timeline.loads.append((offset, epoch, data))
+            return StreamPosition(offset=offset, epoch=epoch)
+
+        sub = self.client.new_subscription(
+            channel, events=Events(), token=token, get_state=get_state, max_resubscribe_delay=1.0
+        )
+        await sub.subscribe()
+        await sub.ready(timeout)
+        return timeline
+
+    async def close(self) -> None:
+        await self.client.disconnect()
+
+
+def order_loader(http: httpx.AsyncClient, stack: Stack, user: str, order_id: int) -> Loader:
+    """``GET /orders/{id}`` as the order page loads it: (stream offset, epoch, order)."""
+
+    async def load() -> tuple[int, str, Any]:
+        order = await order_status(http, stack, user, order_id)
+        return order["stream"]["offset"], order["stream"]["epoch"], order
+
+    return load
+
+
+def product_loader(http: httpx.AsyncClient, stack: Stack, product_id: int) -> Loader:
+    """``GET /products/{id}`` as the product page loads it: (stream offset, epoch, product)."""
+
+    async def load() -> tuple[int, str, Any]:
+        product = await get_product(http, stack, product_id)
+        return product["stream"]["offset"], product["stream"]["epoch"], product
+
+    return load
+
+
+async def order_grant(http: httpx.AsyncClient, stack: Stack, user: str, order_id: int) -> str:
+    response = await http.post(f"{stack.url('orders')}/orders/{order_id}/subscription-token", headers=stack.auth(user))
+    assert response.status_code == 200, response.text
+    return str(response.json()["token"])
+
+
+async def staff_move(http: httpx.AsyncClient, stack: Stack, order_id: int, status: str) -> None:
+    response = await http.post(
+        f"{stack.url('orders')}/orders/{order_id}/status", json={"status": status}, headers=stack.auth("carol", "staff")
+    )
+    assert response.status_code == 200, response.text
+
+
+async def pay(http: httpx.AsyncClient, stack: Stack, user: str, order_id: int) -> None:
+    response = await http.post(f"{stack.url('orders')}/orders/{order_id}/pay", headers=stack.auth(user))
+    assert response.status_code == 200, response.text
+
+
+async def cancel(http: httpx.AsyncClient, stack: Stack, order_id: int, headers: dict[str, str]) -> None:
+    response = await http.post(f"{stack.url('orders')}/orders/{order_id}/cancel", headers=headers)
+    assert response.status_code == 200, response.text
+
+
+async def reach(http: httpx.AsyncClient, stack: Stack, user: str, order_id: int, status: str, timeout: float) -> None:
+    async def check() -> bool:
+        return (await order_status(http, stack, user, order_id))["status"] == status
+
+    await eventually(check, timeout=timeout, interval=0.05)
+
+
+def check_order_timeline(timeline: Timeline, order: dict[str, Any]) -> None:
+    """Loaded once over REST, then every later version of the order exactly once, in order."""
+    history = [h["status"] for h in order["history"]]
+    assert timeline.gapless_to(order["version"]), (timeline.channel, timeline.loads, timeline.offsets)
+    loaded_offset, loaded_epoch, loaded = timeline.loads[0]
+    assert loaded["status"] == history[loaded_offset - 1]
+    assert loaded_epoch == order["stream"]["epoch"]
+    assert [data["status"] for _, data in timeline.pubs] == history[loaded_offset:], timeline.channel
+    assert all(data["version"] == offset for offset, data in timeline.pubs)
+    assert all(ctx.stream_position.epoch == order["stream"]["epoch"] for ctx in timeline.subscribed)

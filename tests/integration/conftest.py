@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +77,12 @@ class Stack:
         return list(self.group.procs[name].lines)
 
 
+# Smaller pools than production (10 + 10 overflow each): several systems share one Postgres
+# (max_connections 100) during a run. A short payment window lets tests watch orders expire.
+_TEST_ENV = {svc: {f"{svc.upper()}_DB_POOL_SIZE": "5"} for svc in SERVICES}
+_TEST_ENV["orders"] |= {"ORDERS_PAYMENT_WINDOW_SECONDS": "4", "ORDERS_SWEEP_INTERVAL_SECONDS": "0.5"}
+
+
 @contextmanager
 def launch_stack(
     name: str,
@@ -96,7 +102,7 @@ def launch_stack(
         ports={svc: free_port() for svc in SERVICES},
         gateway_ports=[free_port(), free_port(), free_port()],
         environment="test",
-        extra_env={"orders": {"ORDERS_PAYMENT_WINDOW_SECONDS": "4", "ORDERS_SWEEP_INTERVAL_SECONDS": "0.5"}},
+        extra_env=_TEST_ENV,
     )
     provision(config, create_databases=False)
     group = ProcessGroup(echo=False)
@@ -131,9 +137,9 @@ def fault_stack(
 
 
 @pytest.fixture
-async def http() -> Iterator[httpx.AsyncClient]:
+async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=10) as client:
-        yield client  # type: ignore[misc]
+        yield client
 
 
 async def eventually(check: Callable[[], Awaitable[object]], *, timeout: float = 15.0, interval: float = 0.1) -> object:

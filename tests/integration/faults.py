@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+
+import httpx
+from flashline_devstack.stack import SERVICES, consuming
 
 from .conftest import Stack
 
@@ -29,7 +33,12 @@ def cut_broker(vhost: str) -> None:
 
 
 def restore_broker(vhost: str) -> None:
-    _rabbitmqctl("clear_vhost_limits", "-p", vhost)
+    """Accept connections to ``vhost`` again; a no-op when it has no limits (clear_vhost_limits fails then)."""
+    try:
+        _rabbitmqctl("clear_vhost_limits", "-p", vhost)
+    except subprocess.CalledProcessError as exc:
+        if b"does not exist" not in (exc.stdout or b"") + (exc.stderr or b""):
+            raise
 
 
 @asynccontextmanager
@@ -54,11 +63,44 @@ def down(stack: Stack) -> list[str]:
     return [name for name, proc in stack.group.procs.items() if proc.popen is None or proc.popen.poll() is not None]
 
 
-async def make_whole(stack: Stack) -> None:
-    """Open the broker again and restart every process that is down: a fault test's ``finally``."""
+async def make_whole(stack: Stack, *, ready_within: float = 30.0) -> list[str]:
+    """Open the broker again and get every process running and ready: a fault test's ``finally``.
+
+    Restarts what is down, then what stays unready (e.g. never got its broker connection back)
+    for ``ready_within`` seconds. Returns the names it had to (re)start.
+    """
     await asyncio.to_thread(restore_broker, stack.config.vhost)
-    for name in down(stack):
+    repaired = down(stack)
+    for name in repaired:
         await asyncio.to_thread(stack.restart, name)
+    deadline = time.monotonic() + ready_within
+    stuck = await unready(stack)
+    while stuck and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        stuck = await unready(stack)
+    for name in stuck:
+        print(f"--- {name} not ready {ready_within:.0f} s after the fault; restarting it. Its last lines:")
+        print("\n".join(stack.logs(name)[-40:]))
+        await asyncio.to_thread(stack.kill, name)
+        await asyncio.to_thread(stack.restart, name)
+    return repaired + stuck
+
+
+async def unready(stack: Stack) -> list[str]:
+    """The processes whose readiness endpoint does not say ready (a service: also consuming)."""
+    checks = {svc: f"{stack.url(svc)}/readyz" for svc in SERVICES}
+    checks |= {stack.gateway(i): f"http://127.0.0.1:{port}/readyz" for i, port in enumerate(stack.config.gateway_ports)}
+    found = []
+    async with httpx.AsyncClient(timeout=2) as http:
+        for name, url in checks.items():
+            try:
+                response = await http.get(url)
+                ok = response.status_code == 200 and (name not in SERVICES or consuming(response.content))
+            except httpx.HTTPError:
+                ok = False
+            if not ok:
+                found.append(name)
+    return found
 
 
 async def query(stack: Stack, service: str, sql: str, *args: object) -> list[Any]:

@@ -74,8 +74,8 @@ def ensure_vhost(vhost: str, user: str = "guest") -> None:
     rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
 
 
-async def _ensure_database(role: str, password: str, database: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
+async def _ensure_database(role: str, password: str, database: str, admin_dsn: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
             await conn.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")
@@ -85,6 +85,9 @@ async def _ensure_database(role: str, password: str, database: str) -> None:
         await conn.close()
 
 
-def ensure_database(role: str, password: str, database: str) -> None:
-    """One role and one database per service: no service can read another's tables."""
-    asyncio.run(_ensure_database(role, password, database))
+def ensure_database(role: str, password: str, database: str, *, admin_dsn: str | None = None) -> None:
+    """One role and one database per service: no service can read another's tables.
+
+    ``admin_dsn``: a superuser connection to the server to make them on (default: the local one).
+    """
+    asyncio.run(_ensure_database(role, password, database, admin_dsn or PG_ADMIN_DSN))
