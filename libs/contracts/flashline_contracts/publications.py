@@ -90,7 +90,13 @@ class CartTotals(Contract):
 
 
 class CartState(Contract):
-    """Data of ``cart:{cart_id}``: the whole cart as ``GET /carts/{id}`` returns it."""
+    """Data of ``cart:{cart_id}``: the whole cart as ``GET /carts/{id}`` returned it at this version.
+
+    A line's ``available`` is the stock when the version was published: the cart is republished
+    when a line's ``short`` flag flips, not at every stock change (during a drop that would be a
+    publication per cart per sale). Live counts come from the ``stock:`` channels, so a GET later
+    at the same version may show a newer ``available`` with the same ``short`` flags.
+    """
 
     cart_id: str
     version: int

@@ -146,6 +146,7 @@ class FakeUnitOfWork:
         self.catalog: CatalogRepository = FakeCatalogRepository(self.store)
         self.streams: StreamRepository = FakeStreamRepository(self.store)
         self.committed: list[DomainEvent] = []
+        self.published: dict[str, StreamPosition] = {}
         self.commits = 0
         self._pending: list[DomainEvent] = []
         self._before: Store | None = None
@@ -167,6 +168,7 @@ class FakeUnitOfWork:
         self._pending.extend(changes)
 
     async def commit(self) -> None:
+        self.published = {}
         for event in self._pending:
             if isinstance(event, StatusChanged):
                 self._publish(event)
@@ -181,8 +183,10 @@ class FakeUnitOfWork:
         self.store.offsets[channel] = self.store.offsets.get(channel, 0) + 1
         if self.store.offsets[channel] != order.version:
             raise StreamOutOfStep(f"{channel} at {self.store.offsets[channel]}, order at {order.version}")
+        self.published[channel] = StreamPosition(offset=self.store.offsets[channel], epoch="fake")
         for summary in summary_channels(order):
             self.store.offsets[summary] = self.store.offsets.get(summary, 0) + 1
+            self.published[summary] = StreamPosition(offset=self.store.offsets[summary], epoch="fake")
 
     def statuses(self, order_id: int) -> list[str]:
         """The statuses committed for ``order_id``, in commit order."""

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,6 +85,49 @@ _ORDER = (
 )
 
 
+def _aggregated(column: sa.ColumnElement[Any], order_by: sa.ColumnElement[Any], owner: sa.Column[Any]) -> Any:
+    """``(SELECT array_agg(column ORDER BY order_by) FROM its table WHERE owner = orders.id)``."""
+    return (
+        sa.select(sa.func.array_agg(aggregate_order_by(column, order_by))).where(owner == orders.c.id).scalar_subquery()
+    )
+
+
+def _lines_of(column: sa.Column[Any]) -> Any:
+    return _aggregated(column, order_lines.c.position, order_lines.c.order_id).label(f"line_{column.name}")
+
+
+def _history_of(column: sa.Column[Any]) -> Any:
+    return _aggregated(column, order_history.c.version, order_history.c.order_id).label(f"history_{column.name}")
+
+
+_LINES = tuple(map(_lines_of, (order_lines.c.product_id, order_lines.c.quantity, order_lines.c.unit_price_cents)))
+_HISTORY = tuple(
+    map(_history_of, (order_history.c.version, order_history.c.status, order_history.c.at, order_history.c.reason))
+)
+
+
+def _order_of(row: Any) -> Order:
+    lines = zip(row.line_product_id or (), row.line_quantity or (), row.line_unit_price_cents or (), strict=True)
+    history = zip(
+        row.history_version or (), row.history_status or (), row.history_at or (), row.history_reason or (), strict=True
+    )
+    return Order(
+        id=row.id,
+        user_id=row.user_id,
+        tenant_id=row.tenant_id,
+        cart_id=row.cart_id,
+        lines=tuple(Line(product_id, quantity, price) for product_id, quantity, price in lines),
+        currency=row.currency,
+        status=Status(row.status),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        reason=row.reason,
+        payment_due_at=row.payment_due_at,
+        history=[HistoryEntry(version, Status(status), at, reason) for version, status, at, reason in history],
+    )
+
+
 class SqlOrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -92,21 +136,7 @@ class SqlOrderRepository:
         return int((await self._session.execute(sa.select(order_ids.next_value()))).scalar_one())
 
     async def add(self, order: Order) -> None:
-        await self._session.execute(sa.insert(orders).values(**_row(order), id=order.id, created_at=order.created_at))
-        await self._session.execute(
-            sa.insert(order_lines),
-            [
-                {
-                    "order_id": order.id,
-                    "product_id": line.product_id,
-                    "position": position,
-                    "quantity": line.quantity,
-                    "unit_price_cents": line.unit_price_cents,
-                }
-                for position, line in enumerate(order.lines)
-            ],
-        )
-        await self._write_history(order)
+        await self._session.execute(_ADD_ORDER, {**_row(order), **_lines(order), **_history(order)})
 
     async def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
         query = sa.select(*_ORDER).where(orders.c.id == order_id)
@@ -116,8 +146,7 @@ class SqlOrderRepository:
         return found[0] if found else None
 
     async def save(self, order: Order) -> None:
-        await self._session.execute(sa.update(orders).where(orders.c.id == order.id).values(**_row(order)))
-        await self._write_history(order)
+        await self._session.execute(_SAVE_ORDER, {**_row(order), **_history(order)})
 
     async def overdue(self, now: datetime, limit: int) -> list[Order]:
         # SKIP LOCKED: an order another replica is expiring (or a customer is paying) is left to
@@ -139,56 +168,78 @@ class SqlOrderRepository:
         return await self._load(query)
 
     async def _load(self, query: sa.Select[Any]) -> list[Order]:
-        rows = (await self._session.execute(query)).all()
-        if not rows:
-            return []
-        ids = [row.id for row in rows]
-        lines: dict[int, list[Line]] = {i: [] for i in ids}
-        for row in await self._session.execute(
-            sa.select(
-                order_lines.c.order_id, order_lines.c.product_id, order_lines.c.quantity, order_lines.c.unit_price_cents
-            )
-            .where(order_lines.c.order_id.in_(ids))
-            .order_by(order_lines.c.order_id, order_lines.c.position)
-        ):
-            lines[row.order_id].append(Line(row.product_id, row.quantity, row.unit_price_cents))
-        history: dict[int, list[HistoryEntry]] = {i: [] for i in ids}
-        for row in await self._session.execute(
-            sa.select(order_history)
-            .where(order_history.c.order_id.in_(ids))
-            .order_by(order_history.c.order_id, order_history.c.version)
-        ):
-            history[row.order_id].append(HistoryEntry(row.version, Status(row.status), row.at, row.reason))
-        return [
-            Order(
-                id=row.id,
-                user_id=row.user_id,
-                tenant_id=row.tenant_id,
-                cart_id=row.cart_id,
-                lines=tuple(lines[row.id]),
-                currency=row.currency,
-                status=Status(row.status),
-                version=row.version,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-                reason=row.reason,
-                payment_due_at=row.payment_due_at,
-                history=history[row.id],
-            )
-            for row in rows
-        ]
+        # One round trip: each order row carries its lines and history as parallel arrays.
+        rows = (await self._session.execute(query.add_columns(*_LINES, *_HISTORY))).all()
+        return [_order_of(row) for row in rows]
 
-    async def _write_history(self, order: Order) -> None:
-        """Entries already stored are skipped: an order's history is append-only, keyed by version."""
-        rows = [
-            {"order_id": order.id, "version": e.version, "status": e.status.value, "at": e.at, "reason": e.reason}
-            for e in order.history
-        ]
-        await self._session.execute(pg_insert(order_history).values(rows).on_conflict_do_nothing())
+
+# Writes are one statement each (one round trip): the order row, then its lines and history from
+# parallel arrays, in data-modifying CTEs. The texts do not depend on how many lines or entries
+# there are, so each connection prepares them once. History is append-only, keyed by version:
+# entries already stored are skipped.
+_HISTORY_ROWS = """
+    INSERT INTO order_history (order_id, version, status, at, reason)
+    SELECT written.id, h.version, h.status, h.at, h.reason
+    FROM written, unnest(CAST(:history_versions AS bigint[]), CAST(:history_statuses AS text[]),
+                         CAST(:history_ats AS timestamptz[]), CAST(:history_reasons AS text[]))
+                  AS h(version, status, at, reason)
+    ON CONFLICT DO NOTHING
+"""
+
+_ADD_ORDER = sa.text(
+    f"""
+    WITH written AS (
+        INSERT INTO orders (id, user_id, tenant_id, cart_id, currency, total_cents, status, version, reason,
+                            payment_due_at, created_at, updated_at)
+        VALUES (:id, :user_id, :tenant_id, :cart_id, :currency, :total_cents, :status, :version, :reason,
+                :payment_due_at, :created_at, :updated_at)
+        RETURNING id
+    ), lines AS (
+        INSERT INTO order_lines (order_id, product_id, position, quantity, unit_price_cents)
+        SELECT written.id, l.product_id, CAST(l.n - 1 AS smallint), l.quantity, l.unit_price_cents
+        FROM written, unnest(CAST(:line_products AS bigint[]), CAST(:line_quantities AS bigint[]),
+                             CAST(:line_prices AS bigint[]))
+                      WITH ORDINALITY AS l(product_id, quantity, unit_price_cents, n)
+    )
+    {_HISTORY_ROWS}
+    """
+)
+
+_SAVE_ORDER = sa.text(
+    f"""
+    WITH written AS (
+        UPDATE orders SET user_id = :user_id, tenant_id = :tenant_id, cart_id = :cart_id, currency = :currency,
+                          total_cents = :total_cents, status = :status, version = :version, reason = :reason,
+                          payment_due_at = :payment_due_at, updated_at = :updated_at
+        WHERE id = :id
+        RETURNING id
+    )
+    {_HISTORY_ROWS}
+    """
+)
+
+
+def _lines(order: Order) -> dict[str, Any]:
+    return {
+        "line_products": [line.product_id for line in order.lines],
+        "line_quantities": [line.quantity for line in order.lines],
+        "line_prices": [line.unit_price_cents for line in order.lines],
+    }
+
+
+def _history(order: Order) -> dict[str, Any]:
+    return {
+        "history_versions": [e.version for e in order.history],
+        "history_statuses": [e.status.value for e in order.history],
+        "history_ats": [e.at for e in order.history],
+        "history_reasons": [e.reason for e in order.history],
+    }
 
 
 def _row(order: Order) -> dict[str, Any]:
     return {
+        "id": order.id,
+        "created_at": order.created_at,
         "user_id": order.user_id,
         "tenant_id": order.tenant_id,
         "cart_id": order.cart_id,

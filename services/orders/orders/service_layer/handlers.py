@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from flashline_contracts.channels import order_channel
+from flashline_contracts.publications import StreamPosition
 from orders.domain import commands, pricing
 from orders.domain.errors import IdempotencyKeyReused, IllegalTransition, OrderNotFound
 from orders.domain.model import Order
@@ -22,6 +24,8 @@ log = logging.getLogger("orders.handlers")
 class Placed:
     order: Order
     replayed: bool  # the Idempotency-Key was used before: this is that request's order
+    # Where ``order:{id}`` stands after this placement (offset == version); None on a replay.
+    stream: StreamPosition | None = None
 
 
 async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork) -> Placed:
@@ -55,7 +59,7 @@ async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork) -> Placed:
         await uow.orders.add(order)
         await uow.idempotency.attach(actor.user_id, cmd.idempotency_key, order.id)
         await _commit(uow, order, stored=True)
-    return Placed(order, replayed=False)
+    return Placed(order, replayed=False, stream=uow.published.get(order_channel(order.id)))
 
 
 async def confirm_order(cmd: commands.ConfirmOrder, uow: UnitOfWork) -> Order | None:

@@ -16,7 +16,7 @@ from flashline_contracts.channels import order_channel, tenant_channel, user_cha
 from flashline_contracts.envelope import EventEnvelope, IntegrationEvent
 from flashline_contracts.events import OrderCancelled, OrderExpired, OrderPlaced, OrderStatusChanged
 from flashline_contracts.events.orders import OrderLine
-from flashline_contracts.publications import OrderState, OrderSummary
+from flashline_contracts.publications import OrderState, OrderSummary, StreamPosition
 from flashline_messaging import outbox
 from orders.domain.errors import StreamOutOfStep
 from orders.domain.events import DomainEvent, OrderCreated, OrderSnapshot, StatusChanged
@@ -98,29 +98,51 @@ def _data(state: OrderState | OrderSummary) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class OutboxWriter:
-    """Writes a unit of work's domain events into the outbox of its session."""
+    """Writes a unit of work's domain events into the outbox of its session.
+
+    Integration events ride along in the statement of the next channel publication
+    (``publish_to_channel(..., events=...)``), so a status change costs one round trip per channel
+    and none for its events; events with no publication after them are queued in one statement.
+    The events keep their order among themselves, and so do the publications.
+    """
 
     producer: str
 
-    async def write(self, session: AsyncSession, changes: Sequence[DomainEvent]) -> None:
+    async def write(self, session: AsyncSession, changes: Sequence[DomainEvent]) -> dict[str, StreamPosition]:
+        """Queue everything ``changes`` announce; returns the position of each channel published."""
+        published: dict[str, StreamPosition] = {}
+        pending: list[EventEnvelope] = []
         for event in changes:
-            if isinstance(event, StatusChanged):
-                await self._publish(session, event.order)
-            for contract in integration_events(event):
-                envelope = EventEnvelope.wrap(
+            pending += [
+                EventEnvelope.wrap(
                     contract,
                     producer=self.producer,
                     aggregate_id=event.order.order_id,
                     occurred_at=event.order.updated_at,
                 )
-                await outbox.add_event(session, envelope)
+                for contract in integration_events(event)
+            ]
+            if isinstance(event, StatusChanged):
+                await self._publish(session, event.order, pending, published)
+                pending = []
+        await outbox.add_events(session, pending)
+        return published
 
     @staticmethod
-    async def _publish(session: AsyncSession, order: OrderSnapshot) -> None:
+    async def _publish(
+        session: AsyncSession,
+        order: OrderSnapshot,
+        events: Sequence[EventEnvelope],
+        published: dict[str, StreamPosition],
+    ) -> None:
         channel = order_channel(order.order_id)
         position = await outbox.publish_to_channel(session, channel, _data(order_state(order)))
         if position.offset != order.version:
             raise StreamOutOfStep(f"{channel} is at offset {position.offset}, the order at version {order.version}")
+        published[channel] = position
         summary = _data(order_summary(order))
-        for summary_channel in summary_channels(order):
-            await outbox.publish_to_channel(session, summary_channel, summary)
+        channels = summary_channels(order)
+        for n, summary_channel in enumerate(channels, start=1):
+            published[summary_channel] = await outbox.publish_to_channel(
+                session, summary_channel, summary, events=events if n == len(channels) else ()
+            )

@@ -15,6 +15,7 @@ from typing import Protocol, Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from flashline_contracts.publications import StreamPosition
 from flashline_service.unit_of_work import SqlUnitOfWorkBase
 from orders.adapters.repository import (
     CatalogRepository,
@@ -37,6 +38,8 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyRepository
     catalog: CatalogRepository
     streams: StreamRepository
+    # The channels the last commit published to, at the offsets it gave them (empty before).
+    published: dict[str, StreamPosition]
 
     @property
     def clock(self) -> Clock:
@@ -67,12 +70,14 @@ class SqlUnitOfWork(SqlUnitOfWorkBase[DomainEvent]):
         super().__init__(sessions=sessions, session=session)
         self._writer = writer
         self.clock = clock
+        self.published: dict[str, StreamPosition] = {}
 
     def _bind(self, session: AsyncSession) -> None:
         self.orders: OrderRepository = SqlOrderRepository(session)
         self.idempotency: IdempotencyRepository = SqlIdempotencyRepository(session)
         self.catalog: CatalogRepository = SqlCatalogRepository(session)
         self.streams: StreamRepository = SqlStreamRepository(session)
+        self.published = {}
 
     async def _write(self, session: AsyncSession, changes: list[DomainEvent]) -> None:
-        await self._writer.write(session, changes)
+        self.published = await self._writer.write(session, changes)

@@ -79,6 +79,8 @@ async def place_order(
     placed = await handlers.place_order(cmd, uow)
     if placed.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    elif placed.stream is not None:  # just placed: the order and its channel's position are at hand
+        return OrderOut.with_stream(placed.order, placed.stream)
     view = await views.order(uow, placed.order.id, actor)
     return OrderOut.with_stream(view.order, view.stream)
 
