@@ -37,6 +37,19 @@ def events_queue_arguments(service: str, *, delivery_limit: int) -> dict[str, An
     }
 
 
+DELIVERY_LIMIT = 50  # redeliveries after consumer crashes before the broker dead-letters a message
+
+# Who consumes which events (routing keys). Every service declares all of these queues with their
+# bindings before it publishes anything, so an event is never routed nowhere because its consumer
+# has not started yet (a first install, a consumer scaled to zero); a consumer refuses to start
+# when its subscriptions differ from its row here.
+CONSUMED_EVENTS: dict[str, tuple[str, ...]] = {
+    "catalog": ("OrderPlaced.v1", "OrderCancelled.v1", "OrderExpired.v1"),
+    "orders": ("ProductChanged.v1", "StockReserved.v1", "StockRejected.v1"),
+    "cart": ("ProductChanged.v1", "StockChanged.v1", "OrderStatusChanged.v1"),
+}
+
+
 # The push log's declaration, identical wherever it is declared (producers' relays and gateway
 # pods): RabbitMQ refuses a redeclaration with other arguments. To change retention in a running
 # environment, apply a RabbitMQ policy (max-age, max-length-bytes) instead of editing these.

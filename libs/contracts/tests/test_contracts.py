@@ -131,3 +131,21 @@ def test_envelope_requires_a_uuid_event_id() -> None:
         EventEnvelope.model_validate(raw)
     raw["event_id"] = str(uuid.uuid4())
     assert EventEnvelope.model_validate(raw).event_id == uuid.UUID(raw["event_id"])
+
+
+def test_the_consumed_events_are_known_contracts() -> None:
+    from flashline_contracts.envelope import IntegrationEvent
+    from flashline_contracts.topology import CONSUMED_EVENTS
+
+    known = {cls.routing_key() for cls in _all_subclasses(IntegrationEvent)}
+    for service, keys in CONSUMED_EVENTS.items():
+        assert set(keys) <= known, service
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    import flashline_contracts.events  # noqa: F401 - registers every event class
+
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_all_subclasses(sub)]
+    return found

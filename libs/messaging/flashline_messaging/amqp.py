@@ -14,11 +14,16 @@ from aio_pika.connection import make_url
 from aio_pika.robust_connection import RobustConnection
 
 from flashline_contracts.topology import (
+    CONSUMED_EVENTS,
     DEAD_LETTER_EXCHANGE,
+    DELIVERY_LIMIT,
     EVENTS_EXCHANGE,
     PUSH_EXCHANGE,
     PUSH_STREAM,
     PUSH_STREAM_ARGUMENTS,
+    dead_letter_queue,
+    events_queue,
+    events_queue_arguments,
 )
 
 
@@ -57,12 +62,35 @@ async def connect(url: str, *, name: str, timeout: float = 10.0) -> AbstractRobu
 
 
 async def declare_shared_topology(channel: AbstractChannel) -> None:
-    """Exchanges and the push stream every producer relies on (idempotent)."""
-    await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-    await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
+    """Exchanges, the push stream and every service's event queue, bound (idempotent).
+
+    Declared by every producer before it publishes, so what it publishes reaches consumers
+    that have not started yet (``CONSUMED_EVENTS``).
+    """
+    events = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+    dlx = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
     push = await channel.declare_exchange(PUSH_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
     stream = await channel.declare_queue(PUSH_STREAM, durable=True, arguments=PUSH_STREAM_ARGUMENTS)
     await stream.bind(push, routing_key="")
+    for service, routing_keys in CONSUMED_EVENTS.items():
+        queue = await declare_events_queue(channel, service, events=events, dead_letter=dlx)
+        for key in routing_keys:
+            await queue.bind(events, routing_key=key)
+
+
+async def declare_events_queue(
+    channel: AbstractChannel,
+    service: str,
+    *,
+    events: aio_pika.abc.AbstractExchange,
+    dead_letter: aio_pika.abc.AbstractExchange,
+) -> aio_pika.abc.AbstractQueue:
+    """A service's quorum queue of events and its dead-letter queue (not bound to any event)."""
+    dlq = await channel.declare_queue(dead_letter_queue(service), durable=True, arguments={"x-queue-type": "quorum"})
+    await dlq.bind(dead_letter, routing_key=dead_letter_queue(service))
+    return await channel.declare_queue(
+        events_queue(service), durable=True, arguments=events_queue_arguments(service, delivery_limit=DELIVERY_LIMIT)
+    )
 
 
 class ConfirmedPublisher:

@@ -20,6 +20,7 @@ from prometheus_client import Counter
 
 from flashline_contracts.envelope import EventEnvelope
 from flashline_contracts.topology import (
+    CONSUMED_EVENTS,
     CONSUMER_HEADER,
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
@@ -27,9 +28,14 @@ from flashline_contracts.topology import (
     REASON_HEADER,
     dead_letter_queue,
     events_queue,
-    events_queue_arguments,
 )
-from flashline_messaging.amqp import ConfirmedPublisher, OutboundMessage, connect, declare_shared_topology
+from flashline_messaging.amqp import (
+    ConfirmedPublisher,
+    OutboundMessage,
+    connect,
+    declare_events_queue,
+    declare_shared_topology,
+)
 from flashline_messaging.bus import E
 from flashline_messaging.dispatch import DeadLettered, Dispatcher
 
@@ -47,13 +53,11 @@ class RabbitMQEventBus:
         service: str,
         prefetch: int = 32,
         max_attempts: int = 5,
-        delivery_limit: int = 50,
         base_backoff: float = 0.05,
     ) -> None:
         self._url = url
         self._service = service
         self._prefetch = prefetch
-        self._delivery_limit = delivery_limit
         self._dispatcher = Dispatcher(max_attempts=max_attempts, base_backoff=base_backoff)
         self._connection: AbstractRobustConnection | None = None
         self._publisher: ConfirmedPublisher | None = None
@@ -77,18 +81,16 @@ class RabbitMQEventBus:
         self._publisher = ConfirmedPublisher(self._connection)
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
+        declared = CONSUMED_EVENTS.get(self._service)
+        if declared is not None and set(declared) != set(self._dispatcher.routing_keys):
+            raise RuntimeError(
+                f"{self._service} subscribes to {sorted(self._dispatcher.routing_keys)} but the "
+                f"topology (flashline_contracts.topology.CONSUMED_EVENTS) says {sorted(declared)}"
+            )
         await declare_shared_topology(channel)
         events = await channel.get_exchange(EVENTS_EXCHANGE)
         dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE)
-        dlq = await channel.declare_queue(
-            dead_letter_queue(self._service), durable=True, arguments={"x-queue-type": "quorum"}
-        )
-        await dlq.bind(dlx, routing_key=dead_letter_queue(self._service))
-        self._queue = await channel.declare_queue(
-            self.queue_name,
-            durable=True,
-            arguments=events_queue_arguments(self._service, delivery_limit=self._delivery_limit),
-        )
+        self._queue = await declare_events_queue(channel, self._service, events=events, dead_letter=dlx)
         for key in self._dispatcher.routing_keys:
             await self._queue.bind(events, routing_key=key)
         self._consumer_tag = await self._queue.consume(self._on_message, no_ack=False)
