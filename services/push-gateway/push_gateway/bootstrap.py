@@ -241,14 +241,26 @@ class Gateway:
         await self.broker.publish_presence(self.node.presence_report())
 
     async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` every ``seconds``; it survives failures, and a run of them (the broker is down)
+        logs one traceback, then one short line per failure, then that it recovered."""
+        job = getattr(fn, "__name__", str(fn))
+        failing = 0
         while True:
             await asyncio.sleep(seconds)
             try:
                 result = fn()
                 if asyncio.iscoroutine(result):
                     await result
-            except Exception:  # a periodic job must survive one failure
-                log.exception("periodic job failed", extra={"job": getattr(fn, "__name__", str(fn))})
+            except Exception as exc:
+                failing += 1
+                if failing == 1:
+                    log.exception("periodic job failed", extra={"job": job})
+                else:
+                    log.warning("periodic job still failing: %s", exc, extra={"job": job, "failures": failing})
+                continue
+            if failing:
+                log.info("periodic job recovered", extra={"job": job, "failures": failing})
+                failing = 0
 
     def _spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
