@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import jwt
@@ -38,12 +41,30 @@ class TokenVerifier:
 
     The algorithm comes from the trusted key, never from the token header, so ``alg: none``
     and HS256-signed-with-the-public-key tokens are refused before any signature check.
+
+    ``cache_size`` > 0 keeps that many recently verified tokens (least recently used evicted):
+    ``verify`` of a token string that passed every check before returns its claims without
+    redoing the signature, as long as it has not expired since. Only exact, fully verified
+    strings are kept (a forged token is another string and gets the full check), ``nbf``/``iat``
+    only become more true with time, and ``use`` (a key change) empties the cache.
     """
 
-    def __init__(self, keys: KeySet, *, audience: str, leeway_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        keys: KeySet,
+        *,
+        audience: str,
+        leeway_seconds: float = 5.0,
+        cache_size: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._keys = keys
         self._audience = audience
         self._leeway = leeway_seconds
+        self._cache_size = cache_size
+        self._clock = clock
+        # (token, model) -> (claims, exp)
+        self._verified: OrderedDict[tuple[str, type[BaseModel]], tuple[BaseModel, float]] = OrderedDict()
 
     @property
     def keys(self) -> KeySet:
@@ -52,6 +73,7 @@ class TokenVerifier:
     def use(self, keys: KeySet) -> None:
         """Swap in a refreshed key set (rotation): tokens are checked against it from now on."""
         self._keys = keys
+        self._verified.clear()
 
     def key_for(self, token: str) -> TrustedKey:
         """The trusted key a token names, or TokenInvalid."""
@@ -89,8 +111,19 @@ class TokenVerifier:
 
     def verify(self, token: str, model: type[M]) -> M:
         """Verified claims as ``model`` (e.g. UserClaims, SubscriptionClaims)."""
+        if self._cache_size > 0:
+            hit = self._verified.pop((token, model), None)
+            # PyJWT's own test: expired once exp <= now - leeway. Expired: the full path refuses it.
+            if hit is not None and hit[1] > self._clock() - self._leeway:
+                self._verified[(token, model)] = hit  # most recently used
+                return hit[0]  # type: ignore[return-value]  # stored under this very model
         claims, _ = self.decode(token)
         try:
-            return model.model_validate(claims)
+            verified = model.model_validate(claims)
         except ValidationError as exc:
             raise TokenInvalid(f"claims do not fit {model.__name__}: {exc.error_count()} errors") from exc
+        if self._cache_size > 0 and model.model_config.get("frozen"):  # shared between callers: immutable only
+            self._verified[(token, model)] = (verified, float(claims["exp"]))
+            while len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return verified

@@ -164,3 +164,99 @@ def test_dev_keys_are_stable_and_dev_identity_tokens_verify(tmp_path) -> None:
 def test_malformed_tokens_are_invalid_not_crashes(verifier: TokenVerifier, token: str) -> None:
     with pytest.raises(TokenInvalid, match=r"malformed|no kid"):
         verifier.verify(token, UserClaims)
+
+
+# ---- the verified-token cache (opt-in: ``cache_size``) -----------------------------------------------
+
+
+def counting(verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every full verification (signature and claims) ``verifier`` does."""
+    calls: list[str] = []
+    decode = verifier.decode
+
+    def spy(token: str, **kwargs: object) -> object:
+        calls.append(token)
+        return decode(token, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verifier, "decode", spy)
+    return calls
+
+
+def test_a_cached_token_is_verified_once(identity: SigningKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = TokenVerifier(KeySet.of([identity.trusted()]), audience=AUD, cache_size=8)
+    calls = counting(verifier, monkeypatch)
+    token = mint(identity, role="staff")
+    first = verifier.verify(token, UserClaims)
+    assert verifier.verify(token, UserClaims) == first
+    assert calls == [token]
+
+
+def test_an_expired_token_is_refused_even_when_cached(identity: SigningKey) -> None:
+    verifier = TokenVerifier(KeySet.of([identity.trusted()]), audience=AUD, leeway_seconds=0, cache_size=8)
+    token, expires_at = TokenMinter(identity, audience=AUD, ttl_seconds=1).mint({"sub": "alice"})
+    assert verifier.verify(token, UserClaims).sub == "alice"
+    time.sleep(max(0.0, expires_at.timestamp() - time.time()) + 0.05)
+    with pytest.raises(TokenExpired):
+        verifier.verify(token, UserClaims)
+
+
+def test_the_cache_follows_its_clock_and_leeway(identity: SigningKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [time.time()]
+    verifier = TokenVerifier(
+        KeySet.of([identity.trusted()]), audience=AUD, leeway_seconds=5, cache_size=8, clock=lambda: now[0]
+    )
+    calls = counting(verifier, monkeypatch)
+    token, expires_at = TokenMinter(identity, audience=AUD, ttl_seconds=60).mint({"sub": "alice"})
+    verifier.verify(token, UserClaims)
+    now[0] = expires_at.timestamp() + 4.9  # within the leeway: still served
+    verifier.verify(token, UserClaims)
+    assert len(calls) == 1
+    now[0] = expires_at.timestamp() + 5  # past it: the full check decides again
+    verifier.verify(token, UserClaims)  # (the real clock says it is valid)
+    assert len(calls) == 2
+
+
+def test_forged_and_refused_tokens_are_never_cached(identity: SigningKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = TokenVerifier(KeySet.of([identity.trusted()]), audience=AUD, cache_size=8)
+    genuine = mint(identity)
+    verifier.verify(genuine, UserClaims)
+    header, payload, signature = genuine.split(".")
+    impostor = SigningKey.generate(kid=identity.kid, issuer=identity.issuer)
+    forged = mint(impostor)
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    tampered = f"{header}.{b64({**claims, 'role': 'staff'})}.{signature}"
+    swapped = f"{header}.{payload}.{forged.split('.')[2]}"
+    for token in (forged, tampered, swapped, forged):
+        with pytest.raises(TokenInvalid):
+            verifier.verify(token, UserClaims)
+    calls = counting(verifier, monkeypatch)
+    with pytest.raises(TokenInvalid):
+        verifier.verify(forged, UserClaims)
+    assert calls == [forged]  # refused again by the full check, not remembered either way
+
+
+def test_a_key_change_empties_the_cache(identity: SigningKey) -> None:
+    verifier = TokenVerifier(KeySet.of([identity.trusted()]), audience=AUD, cache_size=8)
+    token = mint(identity)
+    verifier.verify(token, UserClaims)
+    verifier.use(KeySet.of([SigningKey.generate(kid="other", issuer="x").trusted()]))
+    with pytest.raises(TokenInvalid, match="unknown kid"):
+        verifier.verify(token, UserClaims)
+
+
+def test_the_cache_is_bounded(identity: SigningKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = TokenVerifier(KeySet.of([identity.trusted()]), audience=AUD, cache_size=2)
+    calls = counting(verifier, monkeypatch)
+    a, b, c = mint(identity), mint(identity), mint(identity)
+    for token in (a, b, a, c, a, b):  # c evicts b (least recently used), then b evicts c
+        verifier.verify(token, UserClaims)
+    assert calls == [a, b, c, b]
+
+
+def test_no_cache_by_default(identity: SigningKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = TokenVerifier(KeySet.of([identity.trusted()]), audience=AUD)
+    calls = counting(verifier, monkeypatch)
+    token = mint(identity)
+    verifier.verify(token, UserClaims)
+    verifier.verify(token, UserClaims)
+    assert calls == [token, token]

@@ -128,22 +128,25 @@ def _order_of(row: Any) -> Order:
     )
 
 
+_NEXT_ID = sa.select(order_ids.next_value())
+_GET = sa.select(*_ORDER, *_LINES, *_HISTORY).where(orders.c.id == sa.bindparam("order_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+
+
 class SqlOrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def next_id(self) -> int:
-        return int((await self._session.execute(sa.select(order_ids.next_value()))).scalar_one())
+        return int((await self._session.execute(_NEXT_ID)).scalar_one())
 
     async def add(self, order: Order) -> None:
         await self._session.execute(_ADD_ORDER, {**_row(order), **_lines(order), **_history(order)})
 
     async def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
-        query = sa.select(*_ORDER).where(orders.c.id == order_id)
-        if for_update:
-            query = query.with_for_update()
-        found = await self._load(query)
-        return found[0] if found else None
+        query = _GET_FOR_UPDATE if for_update else _GET
+        row = (await self._session.execute(query, {"order_id": order_id})).one_or_none()
+        return _order_of(row) if row is not None else None
 
     async def save(self, order: Order) -> None:
         await self._session.execute(_SAVE_ORDER, {**_row(order), **_history(order)})
@@ -253,6 +256,21 @@ def _row(order: Order) -> dict[str, Any]:
     }
 
 
+# The statements of the hot paths are built once, with bound parameters: SQLAlchemy then reuses
+# their cache keys and compiled forms instead of rebuilding and hashing a new statement per call.
+# (Bound names differ from column names: insert/update reserve those for their own parameters.)
+_KEY = sa.and_(idempotency_keys.c.user_id == sa.bindparam("owner"), idempotency_keys.c.key == sa.bindparam("idem_key"))
+_CLAIM_KEY = (
+    pg_insert(idempotency_keys)
+    .values(user_id=sa.bindparam("owner"), key=sa.bindparam("idem_key"), request_hash=sa.bindparam("hash"))
+    .on_conflict_do_nothing()
+    .returning(idempotency_keys.c.key)
+)
+_KEY_USE = sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(_KEY)
+_ATTACH_KEY = sa.update(idempotency_keys).where(_KEY).values(order_id=sa.bindparam("new_order_id"))
+_PRODUCTS = sa.select(catalog_products).where(catalog_products.c.product_id.in_(sa.bindparam("ids", expanding=True)))
+
+
 class SqlIdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -260,29 +278,15 @@ class SqlIdempotencyRepository:
     async def claim(self, user_id: str, key: str, request_hash: str) -> KeyUse | None:
         # A concurrent claim of the same key blocks here until its transaction ends; if it
         # committed, our insert does nothing and the select below sees its row.
-        inserted = await self._session.execute(
-            pg_insert(idempotency_keys)
-            .values(user_id=user_id, key=key, request_hash=request_hash)
-            .on_conflict_do_nothing()
-            .returning(idempotency_keys.c.key)
-        )
+        params = {"owner": user_id, "idem_key": key}
+        inserted = await self._session.execute(_CLAIM_KEY, {**params, "hash": request_hash})
         if inserted.first() is not None:
             return None
-        row = (
-            await self._session.execute(
-                sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
-                    idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
-                )
-            )
-        ).one()
+        row = (await self._session.execute(_KEY_USE, params)).one()
         return KeyUse(row.request_hash, row.order_id)
 
     async def attach(self, user_id: str, key: str, order_id: int) -> None:
-        await self._session.execute(
-            sa.update(idempotency_keys)
-            .where(idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key)
-            .values(order_id=order_id)
-        )
+        await self._session.execute(_ATTACH_KEY, {"owner": user_id, "idem_key": key, "new_order_id": order_id})
 
 
 class SqlCatalogRepository:
@@ -305,9 +309,7 @@ class SqlCatalogRepository:
         return (await self._session.execute(upsert)).first() is not None
 
     async def by_ids(self, ids: Iterable[int]) -> dict[int, CatalogProduct]:
-        rows = await self._session.execute(
-            sa.select(catalog_products).where(catalog_products.c.product_id.in_(list(ids)))
-        )
+        rows = await self._session.execute(_PRODUCTS, {"ids": list(ids)})
         return {row.product_id: CatalogProduct(*row) for row in rows}
 
 

@@ -100,6 +100,14 @@ async def test_placing_prices_lines_from_the_catalog_and_answers_202_pending(
     assert order["stream"]["offset"] == 1 and order["stream"]["epoch"]
 
 
+async def test_the_placed_order_answered_is_the_stored_one(api: Api, products: dict[str, int]) -> None:
+    """POST answers from the order it just committed; a GET reads it back: the same representation."""
+    user = unique("alice")
+    placed = await api.order(user, [{"product_id": products["laces"], "quantity": 2}], tenant="acme", cart_id="c-1")
+    read = await api.client.get(f"/orders/{placed['id']}", headers=api.headers(user, tenant="acme"))
+    assert read.status_code == 200 and read.json() == placed
+
+
 async def test_the_same_key_replays_the_order_and_another_body_is_422(api: Api, products: dict[str, int]) -> None:
     user, key = unique("alice"), unique("key")
     items = [{"product_id": products["shoe"], "quantity": 1}]

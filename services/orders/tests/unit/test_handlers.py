@@ -66,13 +66,14 @@ async def test_placing_prices_from_the_read_model_and_commits_placed_and_pending
     assert (order.status, order.version, order.cart_id, order.tenant_id) == (S.PENDING, 1, "cart-1", "acme")
     assert isinstance(uow.committed[0], OrderCreated) and uow.statuses(order.id) == [S.PENDING]
     assert uow.store.offsets == {f"order:{order.id}": 1, "user#alice": 1, "tenant:acme": 1}
+    assert result.stream == uow.published[f"order:{order.id}"] and result.stream.offset == order.version
 
 
 async def test_the_same_key_and_body_returns_the_same_order_without_new_events(uow: FakeUnitOfWork) -> None:
     first = await handlers.place_order(place(), uow)
     committed = len(uow.committed)
     again = await handlers.place_order(place(ALICE, "k1", Item(2, 1), Item(1, 2)), uow)  # same lines, reordered
-    assert again.replayed and again.order.id == first.order.id
+    assert again.replayed and again.order.id == first.order.id and again.stream is None
     assert len(uow.committed) == committed and len(uow.store.orders) == 1
 
 
