@@ -130,7 +130,8 @@ class FakeReservationRepository:
 
     async def add(self, order_id: int, lines: Sequence[Line]) -> None:
         for line in lines:
-            self._store.reservations[(order_id, line.product_id)] = (line.quantity, "reserved")
+            if line.product_id in self._store.products:  # as the SQL adapter: unknown products get no row
+                self._store.reservations[(order_id, line.product_id)] = (line.quantity, "reserved")
 
     async def release_order(self, order_id: int) -> tuple[Line, ...]:
         state = self._store.outcomes.setdefault(order_id, "released")

@@ -205,6 +205,16 @@ class SqlProductRepository:
         return (await self._session.execute(query)).scalar_one()
 
 
+_ADD_RESERVATIONS = sa.text(
+    """
+    INSERT INTO reservations (order_id, product_id, quantity, state)
+    SELECT :order_id, p.id, l.quantity, 'reserved'
+    FROM unnest(CAST(:product_ids AS bigint[]), CAST(:quantities AS bigint[])) AS l(product_id, quantity)
+    JOIN products p ON p.id = l.product_id
+    """
+)
+
+
 class SqlReservationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -230,11 +240,16 @@ class SqlReservationRepository:
         )
 
     async def add(self, order_id: int, lines: Sequence[Line]) -> None:
-        rows = [
-            {"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity, "state": "reserved"}
-            for line in lines
-        ]
-        await self._session.execute(sa.insert(reservations), rows)
+        # Only lines of products that exist get a row (no foreign-key error): a line naming an
+        # unknown product then fails its conditional update, and the order is rejected for it.
+        await self._session.execute(
+            _ADD_RESERVATIONS,
+            {
+                "order_id": order_id,
+                "product_ids": [line.product_id for line in lines],
+                "quantities": [line.quantity for line in lines],
+            },
+        )
 
     async def release_order(self, order_id: int) -> tuple[Line, ...]:
         # The outcome row first: it serializes with an in-flight claim of the same order, so the

@@ -194,5 +194,25 @@ async def test_a_release_that_overtakes_its_order_makes_the_order_a_no_op(
     assert await available(engine, product_id) == 3
 
 
+async def test_an_order_naming_an_unknown_product_is_rejected_and_takes_nothing(
+    client: httpx.AsyncClient, dev_keys: Path, engine: AsyncEngine, tap: Tap, orders_bus: OrdersBus
+) -> None:
+    product_id = await new_product(client, dev_keys, stock=3)
+    order = order_id()
+    lines = (
+        OrderLine(product_id=product_id, quantity=1, unit_price_cents=100),
+        OrderLine(product_id=10**12, quantity=1, unit_price_cents=100),
+    )
+    event = OrderPlaced(order_id=order, user_id="u", lines=lines, total_cents=200, currency="EUR")
+    await orders_bus.publish(event, order)
+    await eventually(lambda: _ready(tap.payloads("StockRejected", order_id=order)))
+    [rejected] = tap.payloads("StockRejected", order_id=order)
+    assert rejected["reason"] == "unknown_product"
+    assert await available(engine, product_id) == 3
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(reservations).where(reservations.c.order_id == order))).all()
+    assert rows == []
+
+
 async def _ready(value: object) -> object:
     return value
