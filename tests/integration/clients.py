@@ -71,13 +71,15 @@ async def order_status(
 
 
 async def wait_for_status(
-    http: httpx.AsyncClient, stack: Stack, user: str, order_id: int, status: str
+    http: httpx.AsyncClient, stack: Stack, user: str, order_id: int, status: str, *, timeout: float = 20.0
 ) -> dict[str, Any]:
+    """The order once it has reached ``status`` (polled over REST)."""
+
     async def check() -> dict[str, Any] | None:
         order = await order_status(http, stack, user, order_id)
         return order if order["status"] == status else None
 
-    result = await eventually(check, timeout=20)
+    result = await eventually(check, timeout=timeout, interval=0.05)
     assert isinstance(result, dict)
     return result
 
@@ -271,11 +273,16 @@ async def cancel(http: httpx.AsyncClient, stack: Stack, order_id: int, headers: 
     assert response.status_code == 200, response.text
 
 
-async def reach(http: httpx.AsyncClient, stack: Stack, user: str, order_id: int, status: str, timeout: float) -> None:
-    async def check() -> bool:
-        return (await order_status(http, stack, user, order_id))["status"] == status
+async def followers_end_on(followed: dict[int, list[Timeline]], final: dict[int, dict[str, Any]]) -> None:
+    """Every client following an order reaches its final version, having seen each version once."""
 
-    await eventually(check, timeout=timeout, interval=0.05)
+    async def caught_up() -> bool:
+        return all(line.last[0] == final[oid]["version"] for oid, lines in followed.items() for line in lines)
+
+    await eventually(caught_up, timeout=20, interval=0.1)
+    for oid, lines in followed.items():
+        for line in lines:
+            check_order_timeline(line, final[oid])
 
 
 def check_order_timeline(timeline: Timeline, order: dict[str, Any]) -> None:

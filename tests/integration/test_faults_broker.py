@@ -33,8 +33,8 @@ from .clients import (
     pay,
     place_order,
     product_loader,
-    reach,
     staff_move,
+    wait_for_status,
 )
 from .conftest import Stack, eventually
 from .faults import broker_outage, down, make_whole, outbox_rows, query
@@ -140,12 +140,12 @@ async def _outage_scenario(http: httpx.AsyncClient, stack: Stack, clients: list[
     refunded = await order("refunded", 1, ["pending", "confirmed", "paid", "cancelled"])
     lapsed = await order("lapsed", 3, ["pending", "confirmed", "expired"])  # nobody pays: its 4 s window closes
     for item in (delivered, refunded):
-        await reach(http, stack, buyer, item.order_id, "confirmed", timeout=20)
+        await wait_for_status(http, stack, buyer, item.order_id, "confirmed", timeout=20)
         await pay(http, stack, buyer, item.order_id)
-    await reach(http, stack, buyer, lapsed.order_id, "confirmed", timeout=20)
+    await wait_for_status(http, stack, buyer, lapsed.order_id, "confirmed", timeout=20)
     # Confirmed just before the outage and paid in it (its 4 s payment window is still open then).
     paid_in_outage = await order("paid-in-outage", 1, ["pending", "confirmed", "paid"])
-    await reach(http, stack, buyer, paid_in_outage.order_id, "confirmed", timeout=20)
+    await wait_for_status(http, stack, buyer, paid_in_outage.order_id, "confirmed", timeout=20)
     confirmed_at = time.monotonic()
 
     async with broker_outage(stack):
@@ -177,7 +177,7 @@ async def _outage_scenario(http: httpx.AsyncClient, stack: Stack, clients: list[
         )
         assert not seen, "no event crossed the broker during the outage"
 
-    await reach(http, stack, buyer, paid_later.order_id, "confirmed", timeout=30)
+    await wait_for_status(http, stack, buyer, paid_later.order_id, "confirmed", timeout=30)
     await pay(http, stack, buyer, paid_later.order_id)  # within its 4 s payment window
 
     # Every order reaches its final state, through exactly the statuses it should have.

@@ -22,8 +22,8 @@ from .clients import (
     LiveClient,
     Timeline,
     cancel,
-    check_order_timeline,
     create_product,
+    followers_end_on,
     get_product,
     order_grant,
     order_loader,
@@ -31,8 +31,8 @@ from .clients import (
     pay,
     place_order,
     product_loader,
-    reach,
     staff_move,
+    wait_for_status,
 )
 from .conftest import Stack, eventually
 from .faults import down, make_whole, outbox_rows, query, unready
@@ -149,7 +149,7 @@ async def _gateway_crash(http: httpx.AsyncClient, stack: Stack, clients: list[Li
             load = order_loader(http, stack, buyer, order_id)
             lines.append(await client.watch(f"order:{order_id}", load, token=grant))
     for order_id in followed:
-        await reach(http, stack, buyer, order_id, "confirmed", timeout=20)
+        await wait_for_status(http, stack, buyer, order_id, "confirmed", timeout=20)
         await pay(http, stack, buyer, order_id)
 
     # Publications keep flowing the whole time: other buyers take and give back stock.
@@ -192,13 +192,7 @@ async def _gateway_crash(http: httpx.AsyncClient, stack: Stack, clients: list[Li
     ]
     assert [h["status"] for h in final[refunded["id"]]["history"]] == ["pending", "confirmed", "paid", "cancelled"]
 
-    async def caught_up() -> bool:
-        return all(line.last[0] == final[order_id]["version"] for order_id, ls in followed.items() for line in ls)
-
-    await eventually(caught_up, timeout=20, interval=0.1)
-    for order_id, lines in followed.items():
-        for line in lines:
-            check_order_timeline(line, final[order_id])
+    await followers_end_on(followed, final)
 
     # The victim's clients lost their connection and got back in: the phone on the restarted pod,
     # the laptop through the balancer on whichever pod was ready (another one, while the victim was down).
@@ -300,7 +294,7 @@ async def _service_crash(http: httpx.AsyncClient, stack: Stack, clients: list[Li
         await follow(order_id)
     if victim == "catalog":
         burst = asyncio.gather(*(place(q) for q in sizes[2:5]))
-        await reach(http, stack, buyer, ids[0], "confirmed", timeout=20)
+        await wait_for_status(http, stack, buyer, ids[0], "confirmed", timeout=20)
         await asyncio.to_thread(stack.kill, victim)
         ids += await burst
         ids += [await place(q) for q in sizes[5:]]  # placed while the catalog is down: the saga waits
@@ -357,13 +351,9 @@ async def _service_crash(http: httpx.AsyncClient, stack: Stack, clients: list[Li
     assert product["version"] == 1 + 2 * len(small), "one stock move per reservation and per release"
 
     # The clients following the orders saw every status, ending with the final one.
-    async def caught_up() -> bool:
-        return all(line.last[0] == final[oid]["version"] for oid, ls in lines.items() for line in ls)
-
-    await eventually(caught_up, timeout=20, interval=0.1)
+    await followers_end_on(lines, final)
     for oid, ls in lines.items():
         for line in ls:
-            check_order_timeline(line, final[oid])
             assert line.last[1]["status"] == expected[oid][-1]
 
     async def stock_caught_up() -> bool:
