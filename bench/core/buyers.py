@@ -14,14 +14,13 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 import orjson
 from websockets.asyncio.client import connect
 
+from bench.core.http import LeanHttp
 
-async def buyer(
-    i: int, spec: dict[str, Any], token: str, http: httpx.AsyncClient, out: list[dict[str, Any]], state: dict[str, Any]
-) -> None:
+
+async def buyer(i: int, spec: dict[str, Any], token: str, out: list[dict[str, Any]], state: dict[str, Any]) -> None:
     user = f"bench-hot-{spec['run']}-{i}"
     channel = f"user#{user}"
     decided: dict[int, tuple[str, float]] = {}
@@ -55,6 +54,7 @@ async def buyer(
                                 fut.set_result(decided[oid])
 
         listener = asyncio.ensure_future(listen())
+        http = LeanHttp(spec["orders_url"])
         await asyncio.wait_for(subscribed.wait(), 30)
         state["ready"] += 1
         while state["ready"] < spec["buyers"] and time.time() < spec["deadline"]:  # noqa: ASYNC110
@@ -62,17 +62,17 @@ async def buyer(
         try:
             while time.time() < spec["deadline"] and not state["sold_out"]:
                 t0 = time.time()
-                r = await http.post(
-                    spec["orders_url"] + "/orders",
-                    json={"items": [{"product_id": spec["product_id"], "quantity": 1}]},
-                    headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
+                status_code, body = await http.post_json(
+                    "/orders",
+                    {"items": [{"product_id": spec["product_id"], "quantity": 1}]},
+                    {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
                 )
                 t_accepted = time.time()
-                if r.status_code != 202:
-                    out.append({"t0": t0, "status": f"http {r.status_code}"})
+                if status_code != 202:
+                    out.append({"t0": t0, "status": f"http {status_code}"})
                     await asyncio.sleep(0.05)
                     continue
-                oid = r.json()["id"]
+                oid = body["id"]
                 if oid in decided:
                     result = decided[oid]
                 else:
@@ -89,6 +89,7 @@ async def buyer(
                     state["sold_out"] = True
         finally:
             listener.cancel()
+            http.close()
 
 
 async def _main(spec: dict[str, Any]) -> dict[str, Any]:
@@ -101,11 +102,9 @@ async def _main(spec: dict[str, Any]) -> dict[str, Any]:
     ]
     out: list[dict[str, Any]] = []
     state = {"ready": 0, "sold_out": False}
-    limits = httpx.Limits(max_connections=spec["buyers"], max_keepalive_connections=spec["buyers"])
-    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
-        results = await asyncio.gather(
-            *(buyer(i, spec, tokens[i], http, out, state) for i in range(spec["buyers"])), return_exceptions=True
-        )
+    results = await asyncio.gather(
+        *(buyer(i, spec, tokens[i], out, state) for i in range(spec["buyers"])), return_exceptions=True
+    )
     errors = [repr(r) for r in results if isinstance(r, BaseException)]
     return {"orders": out, "errors": errors[:5], "buyer_errors": len(errors)}
 

@@ -173,7 +173,7 @@ class BenchEnv:
 
     def _record(self, pid: int, name: str) -> subprocess.Popen[bytes]:
         assert self.profile_dir is not None
-        ext = "json" if self.profile_format == "speedscope" else "svg"
+        ext = {"speedscope": "json", "raw": "txt"}.get(self.profile_format, "svg")
         return subprocess.Popen(
             [
                 _pyspy(),
@@ -184,7 +184,7 @@ class BenchEnv:
                 "250",
                 "--nonblocking",
                 "--format",
-                "speedscope" if self.profile_format == "speedscope" else "flamegraph",
+                self.profile_format if self.profile_format in ("speedscope", "raw") else "flamegraph",
                 "-o",
                 str(self.profile_dir / f"profile-{name}.{ext}"),
             ],

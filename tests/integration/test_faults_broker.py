@@ -229,8 +229,9 @@ async def _outage_scenario(http: httpx.AsyncClient, stack: Stack, clients: list[
     reserved = sum(q for q, state in reservations.values() if state == "reserved")
     assert STOCK - reserved == final_product["available"]
     released = sum(1 for _, state in reservations.values() if state == "released")
-    # Each reservation and each release moved the stock exactly once (version 1 is the creation).
-    assert final_product["version"] == 1 + len(reservations) + released
+    # Each release moved the stock once, reservations at most once each (version 1 is the
+    # creation; orders reserved together move it together). The counts above show none twice.
+    assert 1 + released < final_product["version"] <= 1 + len(reservations) + released
     outcomes = await query(stack, "catalog", "SELECT state FROM order_outcomes WHERE order_id = $1", too_many.order_id)
     assert [r["state"] for r in outcomes] == ["rejected"]
 

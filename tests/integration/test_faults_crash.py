@@ -348,7 +348,8 @@ async def _service_crash(http: httpx.AsyncClient, stack: Stack, clients: list[Li
     )
     small = sorted(oid for oid, q in zip(ids, sizes, strict=True) if q == SMALL)
     assert sorted((r["order_id"], r["quantity"], r["state"]) for r in rows) == [(oid, 1, "released") for oid in small]
-    assert product["version"] == 1 + 2 * len(small), "one stock move per reservation and per release"
+    # One stock move per release, at most one per reservation (orders reserved together move it once).
+    assert 1 + len(small) < product["version"] <= 1 + 2 * len(small)
 
     # The clients following the orders saw every status, ending with the final one.
     await followers_end_on(lines, final)

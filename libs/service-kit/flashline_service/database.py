@@ -15,11 +15,17 @@ class Database:
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 10, connect_timeout: float = 3.0) -> Database:
-        """Lazy: no connection is opened until first use. Short timeouts make outages fail fast (503)."""
+        """Lazy: no connection is opened until first use. Short timeouts make outages fail fast (503).
+
+        Up to twice ``pool_size`` connections, all kept once opened: the consumers hold at most
+        ``pool_size`` transactions, the rest is the API's. (Overflow connections would be closed
+        on every return under sustained load, and each new one pays a connect, type
+        introspection and its statement cache again: ~10 % of the orders service's CPU in a sale.)
+        """
         engine = create_async_engine(
             url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
+            pool_size=2 * pool_size,
+            max_overflow=0,
             pool_timeout=connect_timeout,
             pool_pre_ping=True,
             connect_args={"timeout": connect_timeout, "command_timeout": 30},

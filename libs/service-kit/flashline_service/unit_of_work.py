@@ -9,7 +9,6 @@ everything it announces commit together.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
@@ -64,10 +63,6 @@ class SqlUnitOfWorkBase(Generic[Change]):
     def collect(self, *changes: Change) -> None:
         """Queue domain events; ``commit`` writes them."""
         self._events.extend(changes)
-
-    def savepoint(self) -> AbstractAsyncContextManager[object]:
-        """All or nothing inside: an exception undoes the block's writes, not the whole unit."""
-        return self._session.begin_nested()
 
     async def commit(self) -> None:
         changes, self._events = self._events, []

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -29,7 +28,7 @@ class FakeClock:
 
 @dataclass
 class Store:
-    """Everything the fakes hold; copied whole for rollbacks and savepoints."""
+    """Everything the fakes hold; copied whole for rollbacks."""
 
     products: dict[int, Product] = field(default_factory=dict)
     reservations: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
@@ -77,11 +76,13 @@ class FakeProductRepository:
     async def save(self, product: Product) -> None:
         self._store.products[product.id] = product
 
-    async def reserve(self, product_id: int, quantity: int, now: datetime) -> StockLevel | None:
-        product = self._store.products.get(product_id)
-        if product is None or product.stock.shortage(quantity, now) is not None:
-            return None
-        return self._put(replace(product, available=product.available - quantity, version=product.version + 1))
+    async def lock_levels(self, ids: Sequence[int]) -> dict[int, StockLevel]:
+        return await self.levels(sorted(set(ids)))
+
+    async def set_levels(self, levels: Sequence[StockLevel]) -> None:
+        for level in levels:
+            product = self._store.products[level.product_id]
+            self._put(replace(product, available=level.available, version=level.version))
 
     async def replenish(self, product_id: int, quantity: int) -> StockLevel | None:
         product = self._store.products.get(product_id)
@@ -117,20 +118,17 @@ class FakeReservationRepository:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def claim_order(self, order_id: int) -> bool:
-        if order_id in self._store.outcomes:
-            return False
-        self._store.outcomes[order_id] = "reserved"
-        return True
+    async def claim_orders(self, order_ids: Sequence[int]) -> set[int]:
+        claimed = {order_id for order_id in order_ids if order_id not in self._store.outcomes}
+        self._store.outcomes.update(dict.fromkeys(claimed, "reserved"))
+        return claimed
 
-    async def reject_order(self, order_id: int) -> None:
-        self._store.outcomes[order_id] = "rejected"
-        for key in [key for key in self._store.reservations if key[0] == order_id]:
-            del self._store.reservations[key]
+    async def reject_orders(self, order_ids: Sequence[int]) -> None:
+        self._store.outcomes.update(dict.fromkeys(order_ids, "rejected"))
 
-    async def add(self, order_id: int, lines: Sequence[Line]) -> None:
-        for line in lines:
-            if line.product_id in self._store.products:  # as the SQL adapter: unknown products get no row
+    async def add(self, reserved: Sequence[tuple[int, Sequence[Line]]]) -> None:
+        for order_id, lines in reserved:
+            for line in lines:
                 self._store.reservations[(order_id, line.product_id)] = (line.quantity, "reserved")
 
     async def release_order(self, order_id: int) -> tuple[Line, ...]:
@@ -176,18 +174,6 @@ class FakeUnitOfWork:
 
     def collect(self, *changes: events.DomainEvent) -> None:
         self._pending.extend(changes)
-
-    @asynccontextmanager
-    async def _savepoint(self) -> AsyncIterator[None]:
-        before = self.store.snapshot()
-        try:
-            yield
-        except BaseException:
-            self.store.restore(before)
-            raise
-
-    def savepoint(self) -> AbstractAsyncContextManager[None]:
-        return self._savepoint()
 
     async def commit(self) -> None:
         for event in self._pending:  # the real writer's check: each publication takes the next offset

@@ -1,7 +1,8 @@
 """Repositories: the ports the service layer uses, and their SQL adapters (Core, no ORM objects).
 
-Stock changes are single conditional statements, so concurrency is decided by Postgres row locks:
-``reserve`` takes units only if they are there and on sale, and bumps the stock version with them.
+Concurrency is decided by Postgres row locks: a batch of reservations locks its products' rows
+(``lock_levels``), the domain decides on them, and ``set_levels`` writes the outcome; restocks
+and releases are single statements that bump the stock version with the units.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ class ProductRepository(Protocol):
     async def save(self, product: Product) -> None:
         """Write details, sale start and version of a product read ``for_update``."""
 
-    async def reserve(self, product_id: int, quantity: int, now: datetime) -> StockLevel | None:
-        """Take ``quantity`` units if they are available and on sale; None (and no change) otherwise."""
+    async def lock_levels(self, ids: Sequence[int]) -> dict[int, StockLevel]:
+        """The levels of the products found, their rows locked until commit (taken in id order)."""
+
+    async def set_levels(self, levels: Sequence[StockLevel]) -> None:
+        """Write new availability and version of products locked by ``lock_levels``."""
 
     async def replenish(self, product_id: int, quantity: int) -> StockLevel | None:
         """Put units back (restock, release); None if there is no such product."""
@@ -53,14 +57,15 @@ class ProductRepository(Protocol):
 
 
 class ReservationRepository(Protocol):
-    async def claim_order(self, order_id: int) -> bool:
-        """Record the order as reserved; False if it was decided (or released) before."""
+    async def claim_orders(self, order_ids: Sequence[int]) -> set[int]:
+        """Record the orders as reserved; those that were decided (or released) before are not in
+        the returned set."""
 
-    async def reject_order(self, order_id: int) -> None:
-        """Record the claimed order as rejected; it holds no reservation rows afterwards."""
+    async def reject_orders(self, order_ids: Sequence[int]) -> None:
+        """Record claimed orders as rejected."""
 
-    async def add(self, order_id: int, lines: Sequence[Line]) -> None:
-        """Write the order's reservation rows (before its stock is taken: a rejection drops them)."""
+    async def add(self, reserved: Sequence[tuple[int, Sequence[Line]]]) -> None:
+        """Write the reservation rows of claimed orders, ``(order_id, lines)`` each."""
 
     async def release_order(self, order_id: int) -> tuple[Line, ...]:
         """Release the order's reserved lines (in product-id order); leaves a tombstone if unknown."""
@@ -152,19 +157,20 @@ class SqlProductRepository:
             )
         )
 
-    async def reserve(self, product_id: int, quantity: int, now: datetime) -> StockLevel | None:
-        stmt = (
-            sa.update(products)
-            .where(
-                products.c.id == product_id,
-                products.c.available >= quantity,
-                sa.or_(products.c.sale_starts_at.is_(None), products.c.sale_starts_at <= now),
+    async def lock_levels(self, ids: Sequence[int]) -> dict[int, StockLevel]:
+        query = sa.select(*_LEVEL).where(products.c.id.in_(sorted(set(ids)))).order_by(products.c.id).with_for_update()
+        return {row.id: _level(row) for row in await self._session.execute(query)}
+
+    async def set_levels(self, levels: Sequence[StockLevel]) -> None:
+        if levels:
+            await self._session.execute(
+                _SET_LEVELS,
+                {
+                    "ids": [level.product_id for level in levels],
+                    "available": [level.available for level in levels],
+                    "versions": [level.version for level in levels],
+                },
             )
-            .values(available=products.c.available - quantity, version=products.c.version + 1, updated_at=now)
-            .returning(*_LEVEL)
-        )
-        row = (await self._session.execute(stmt)).one_or_none()
-        return None if row is None else _level(row)
 
     async def replenish(self, product_id: int, quantity: int) -> StockLevel | None:
         stmt = (
@@ -205,12 +211,21 @@ class SqlProductRepository:
         return (await self._session.execute(query)).scalar_one()
 
 
+_SET_LEVELS = sa.text(
+    """
+    UPDATE products p SET available = n.available, version = n.version, updated_at = now()
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:available AS bigint[]), CAST(:versions AS bigint[]))
+         AS n(id, available, version)
+    WHERE p.id = n.id
+    """
+)
+
 _ADD_RESERVATIONS = sa.text(
     """
     INSERT INTO reservations (order_id, product_id, quantity, state)
-    SELECT :order_id, p.id, l.quantity, 'reserved'
-    FROM unnest(CAST(:product_ids AS bigint[]), CAST(:quantities AS bigint[])) AS l(product_id, quantity)
-    JOIN products p ON p.id = l.product_id
+    SELECT l.order_id, l.product_id, l.quantity, 'reserved'
+    FROM unnest(CAST(:order_ids AS bigint[]), CAST(:product_ids AS bigint[]), CAST(:quantities AS bigint[]))
+         AS l(order_id, product_id, quantity)
     """
 )
 
@@ -219,37 +234,33 @@ class SqlReservationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def claim_order(self, order_id: int) -> bool:
+    async def claim_orders(self, order_ids: Sequence[int]) -> set[int]:
         # A concurrent claim or release of the same order waits on the key, then finds it taken.
         stmt = (
             pg_insert(order_outcomes)
-            .values(order_id=order_id, state="reserved")
+            .values([{"order_id": order_id, "state": "reserved"} for order_id in order_ids])
             .on_conflict_do_nothing(index_elements=[order_outcomes.c.order_id])
             .returning(order_outcomes.c.order_id)
         )
-        return (await self._session.execute(stmt)).one_or_none() is not None
+        return set((await self._session.execute(stmt)).scalars())
 
-    async def reject_order(self, order_id: int) -> None:
-        # One statement: drop the rows ``add`` wrote ahead of the stock update, mark the outcome.
-        dropped = sa.delete(reservations).where(reservations.c.order_id == order_id).cte("dropped")
-        await self._session.execute(
-            sa.update(order_outcomes)
-            .where(order_outcomes.c.order_id == order_id)
-            .values(state="rejected")
-            .add_cte(dropped)
-        )
+    async def reject_orders(self, order_ids: Sequence[int]) -> None:
+        if order_ids:
+            await self._session.execute(
+                sa.update(order_outcomes).where(order_outcomes.c.order_id.in_(list(order_ids))).values(state="rejected")
+            )
 
-    async def add(self, order_id: int, lines: Sequence[Line]) -> None:
-        # Only lines of products that exist get a row (no foreign-key error): a line naming an
-        # unknown product then fails its conditional update, and the order is rejected for it.
-        await self._session.execute(
-            _ADD_RESERVATIONS,
-            {
-                "order_id": order_id,
-                "product_ids": [line.product_id for line in lines],
-                "quantities": [line.quantity for line in lines],
-            },
-        )
+    async def add(self, reserved: Sequence[tuple[int, Sequence[Line]]]) -> None:
+        rows = [(order_id, line) for order_id, lines in reserved for line in lines]
+        if rows:
+            await self._session.execute(
+                _ADD_RESERVATIONS,
+                {
+                    "order_ids": [order_id for order_id, _ in rows],
+                    "product_ids": [line.product_id for _, line in rows],
+                    "quantities": [line.quantity for _, line in rows],
+                },
+            )
 
     async def release_order(self, order_id: int) -> tuple[Line, ...]:
         # The outcome row first: it serializes with an in-flight claim of the same order, so the

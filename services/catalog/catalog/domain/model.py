@@ -1,8 +1,8 @@
 """Products and their stock: the catalog's rules in plain Python.
 
-Stock itself changes in the database with conditional updates (no read-then-write race); the
-rules here decide what those updates mean: when a product is on sale, what its status is, how an
-order's lines are merged and ordered, and why an order was turned down.
+The rules of stock: when a product is on sale, what its status is, how an order's lines are
+merged and ordered, which orders of a batch get their units (``allocate``, decided on rows the
+database has locked) and why an order was turned down.
 """
 
 from __future__ import annotations
@@ -93,27 +93,50 @@ def impossible_lines(lines: Iterable[Line]) -> tuple[Shortage, ...]:
     return tuple(short)
 
 
-def explain_rejection(
-    lines: Iterable[Line], levels: Mapping[int, StockLevel], *, now: datetime, failed: int
-) -> tuple[Shortage, ...]:
-    """Every short line of a rejected order, judged on ``levels`` read after the failed attempt.
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """What a batch of orders does to stock: each order's decision, in the batch's order, and the
+    new level of every product whose stock moved (in id order)."""
 
-    ``failed`` is the product whose conditional update failed; it is reported even if stock came
-    back in the meantime, because it was short when the order was tried.
+    decisions: tuple[events.OrderReserved | events.OrderRejected, ...]
+    levels: tuple[StockLevel, ...]
+
+
+def allocate(
+    orders: Iterable[tuple[int, Iterable[Line]]], levels: Mapping[int, StockLevel], *, now: datetime
+) -> Allocation:
+    """Decide orders first come, first served against ``levels`` (locked until commit).
+
+    An order takes every line or nothing; a rejected order names each of its short lines, judged
+    on what the orders before it left. A product gets one new version however many orders of
+    the batch took from it: one stock publication per committed change, so watchers of a hot
+    product are not sent every unit of a sale that commits hundreds of units a second.
     """
-    short: list[Shortage] = []
-    for line in lines:
-        level = levels.get(line.product_id)
-        found = (
-            Shortage(line.product_id, line.quantity, 0, "unknown_product")
-            if level is None
-            else level.shortage(line.quantity, now)
+    left = {product_id: level.available for product_id, level in levels.items()}
+    decisions: list[events.OrderReserved | events.OrderRejected] = []
+    for order_id, lines in orders:
+        merged = merge_lines(lines)
+        short = impossible_lines(merged) or tuple(
+            found for line in merged if (found := _shortage(line, levels.get(line.product_id), left, now)) is not None
         )
-        if found is None and line.product_id == failed:
-            found = Shortage(line.product_id, line.quantity, level.available if level else 0, "insufficient_stock")
-        if found is not None:
-            short.append(found)
-    return tuple(short)
+        if short:
+            decisions.append(events.OrderRejected(order_id, rejection_reason(short), short))
+            continue
+        for line in merged:
+            left[line.product_id] -= line.quantity
+        decisions.append(events.OrderReserved(order_id, merged))
+    moved = tuple(
+        replace(levels[product_id], available=left[product_id], version=levels[product_id].version + 1)
+        for product_id in sorted(levels)
+        if left[product_id] != levels[product_id].available
+    )
+    return Allocation(tuple(decisions), moved)
+
+
+def _shortage(line: Line, level: StockLevel | None, left: Mapping[int, int], now: datetime) -> Shortage | None:
+    if level is None:
+        return Shortage(line.product_id, line.quantity, 0, "unknown_product")
+    return replace(level, available=left[line.product_id]).shortage(line.quantity, now)
 
 
 def rejection_reason(shortages: Iterable[Shortage]) -> RejectionReason:

@@ -8,7 +8,6 @@ joins one a caller already opened (the idempotent consumer, whose inbox claim sh
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -42,9 +41,6 @@ class UnitOfWork(Protocol):
 
     def collect(self, *changes: DomainEvent) -> None:
         """Queue domain events for the outbox; they are written by ``commit``."""
-
-    def savepoint(self) -> AbstractAsyncContextManager[object]:
-        """All or nothing inside: an exception undoes the block's writes, not the whole unit."""
 
     async def commit(self) -> None: ...
 

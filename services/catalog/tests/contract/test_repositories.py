@@ -19,7 +19,7 @@ from catalog.adapters.repository import (
     SqlReservationRepository,
 )
 from catalog.domain.errors import DuplicateSku
-from catalog.domain.model import NewProduct
+from catalog.domain.model import NewProduct, StockLevel
 from catalog.domain.values import Line
 
 from ..fakes import FakeProductRepository, FakeReservationRepository, Store
@@ -70,25 +70,17 @@ async def test_add_get_and_duplicates(repos: Repos) -> None:
         await repos.products.add(new("C-ADD"))
 
 
-async def test_reserve_is_conditional_and_bumps_the_version(repos: Repos) -> None:
-    product = await repos.products.add(new("C-RES", 3))
-    level = await repos.products.reserve(product.id, 2, NOW)
-    assert level is not None and (level.available, level.version) == (1, 2)
-    assert await repos.products.reserve(product.id, 2, NOW) is None
-    assert await repos.products.reserve(product.id + 1000, 1, NOW) is None
-    unchanged = await repos.products.levels([product.id, product.id + 1000])
-    assert list(unchanged) == [product.id] and (unchanged[product.id].available, unchanged[product.id].version) == (
-        1,
-        2,
-    )
-
-
-async def test_reserve_waits_for_the_sale_start(repos: Repos) -> None:
-    starts = NOW + timedelta(minutes=1)
-    product = await repos.products.add(new("C-DROP", 3, starts))
-    assert await repos.products.reserve(product.id, 1, NOW) is None
-    level = await repos.products.reserve(product.id, 1, starts)
-    assert level is not None and level.sale_starts_at == starts
+async def test_levels_are_locked_and_set_in_one_go(repos: Repos) -> None:
+    a = await repos.products.add(new("C-LOCK-A", 3))
+    b = await repos.products.add(new("C-LOCK-B", 5, NOW + timedelta(minutes=1)))
+    locked = await repos.products.lock_levels([b.id, a.id + 10_000, a.id, b.id])
+    assert locked == {a.id: StockLevel(a.id, 3, 1), b.id: StockLevel(b.id, 5, 1, b.sale_starts_at)}
+    await repos.products.set_levels([StockLevel(a.id, 1, 2), StockLevel(b.id, 4, 2, b.sale_starts_at)])
+    assert await repos.products.levels([a.id, b.id]) == {
+        a.id: StockLevel(a.id, 1, 2),
+        b.id: StockLevel(b.id, 4, 2, b.sale_starts_at),
+    }
+    await repos.products.set_levels([])  # nothing to write is no statement
 
 
 async def test_replenish_and_save(repos: Repos) -> None:
@@ -125,32 +117,24 @@ async def test_due_sales_are_announced_once_and_the_next_start_is_known(repos: R
 async def test_orders_are_claimed_once_and_released_once(repos: Repos) -> None:
     product = await repos.products.add(new("C-ORD"))
     other = await repos.products.add(new("C-ORD-2"))
-    assert await repos.reservations.claim_order(501) is True
-    assert await repos.reservations.claim_order(501) is False
-    await repos.reservations.add(501, [Line(other.id, 1), Line(product.id, 2)])
+    assert await repos.reservations.claim_orders([501, 511]) == {501, 511}
+    assert await repos.reservations.claim_orders([501, 512]) == {512}
+    await repos.reservations.add([(501, [Line(other.id, 1), Line(product.id, 2)]), (511, [Line(product.id, 1)])])
     assert await repos.reservations.reserved(501) == (Line(product.id, 2), Line(other.id, 1))
     assert await repos.reservations.release_order(501) == (Line(product.id, 2), Line(other.id, 1))
     assert await repos.reservations.release_order(501) == ()
     assert await repos.reservations.reserved(501) == ()
+    assert await repos.reservations.reserved(511) == (Line(product.id, 1),)
 
 
 async def test_a_release_before_the_claim_leaves_a_tombstone(repos: Repos) -> None:
     assert await repos.reservations.release_order(502) == ()
-    assert await repos.reservations.claim_order(502) is False
+    assert await repos.reservations.claim_orders([502]) == set()
 
 
 async def test_a_rejected_order_stays_rejected(repos: Repos) -> None:
-    assert await repos.reservations.claim_order(503) is True
-    await repos.reservations.reject_order(503)
+    assert await repos.reservations.claim_orders([503]) == {503}
+    await repos.reservations.reject_orders([503])
+    await repos.reservations.reject_orders([])
     assert await repos.reservations.release_order(503) == ()
-    assert await repos.reservations.claim_order(503) is False
-
-
-async def test_rejecting_an_order_drops_the_rows_written_before_its_stock_was_taken(repos: Repos) -> None:
-    product = await repos.products.add(new("C-REJ"))
-    assert await repos.reservations.claim_order(504) is True
-    await repos.reservations.add(504, [Line(product.id, 1)])
-    await repos.reservations.reject_order(504)
-    assert await repos.reservations.reserved(504) == ()
-    assert await repos.reservations.release_order(504) == ()
-    assert await repos.reservations.claim_order(504) is False
+    assert await repos.reservations.claim_orders([503]) == set()

@@ -19,6 +19,11 @@ async def _create(uow: FakeUnitOfWork, sku: str = "SNK-1", stock: int = 5, **ext
     return (await handlers.create_product(command, uow)).id
 
 
+async def _reserve(uow: FakeUnitOfWork, order_id: int, *lines: Line) -> handlers.Decision | None:
+    decisions = await handlers.reserve_orders([commands.ReserveOrder(order_id, lines)], uow)
+    return decisions[0] if decisions else None
+
+
 async def test_create_commits_details_and_the_first_stock_version() -> None:
     uow = FakeUnitOfWork()
     product_id = await _create(uow)
@@ -65,7 +70,7 @@ async def test_update_emits_details_and_only_reschedules_when_asked() -> None:
 async def test_an_order_reserves_every_line_in_one_go() -> None:
     uow = FakeUnitOfWork()
     a, b = await _create(uow, "A", stock=5), await _create(uow, "B", stock=2)
-    decision = await handlers.reserve_order(commands.ReserveOrder(10, (Line(b, 1), Line(a, 2), Line(b, 1))), uow)
+    decision = await _reserve(uow, 10, Line(b, 1), Line(a, 2), Line(b, 1))
     assert decision == events.OrderReserved(10, (Line(a, 2), Line(b, 2)))
     assert uow.committed[-3:] == [
         events.StockLevelChanged(a, 3, 2, None),
@@ -78,34 +83,34 @@ async def test_an_order_reserves_every_line_in_one_go() -> None:
 async def test_a_short_line_rejects_the_whole_order_and_takes_nothing() -> None:
     uow = FakeUnitOfWork()
     a, b = await _create(uow, "A", stock=5), await _create(uow, "B", stock=1)
-    decision = await handlers.reserve_order(commands.ReserveOrder(11, (Line(a, 2), Line(b, 3))), uow)
+    decision = await _reserve(uow, 11, Line(a, 2), Line(b, 3))
     assert decision == events.OrderRejected(11, "insufficient_stock", (Shortage(b, 3, 1, "insufficient_stock"),))
-    assert (await views.product(uow, a)).available == 5  # the first line was rolled back
+    assert (await views.product(uow, a)).available == 5  # the first line took nothing
     assert (await views.product(uow, a)).version == 1
     assert await uow.reservations.reserved(11) == ()
     assert uow.committed[-1] == decision
-    single = await handlers.reserve_order(commands.ReserveOrder(15, (Line(b, 2),)), uow)
+    single = await _reserve(uow, 15, Line(b, 2))
     assert isinstance(single, events.OrderRejected)
-    assert await uow.reservations.reserved(15) == ()  # the rows written ahead of the update are gone
+    assert await uow.reservations.reserved(15) == ()
     assert (await views.product(uow, b)).available == 1
 
 
 async def test_unknown_products_and_sales_not_started_are_named() -> None:
     uow = FakeUnitOfWork()
     drop = await _create(uow, "DROP", sale_starts_at=uow.clock() + timedelta(minutes=5))
-    early = await handlers.reserve_order(commands.ReserveOrder(12, (Line(drop, 1),)), uow)
+    early = await _reserve(uow, 12, Line(drop, 1))
     assert early == events.OrderRejected(12, "not_on_sale", (Shortage(drop, 1, 5, "not_on_sale"),))
-    unknown = await handlers.reserve_order(commands.ReserveOrder(13, (Line(drop, 1), Line(4242, 1))), uow)
+    unknown = await _reserve(uow, 13, Line(drop, 1), Line(4242, 1))
     assert isinstance(unknown, events.OrderRejected) and unknown.reason == "unknown_product"
     uow.clock.advance(300)
-    on_time = await handlers.reserve_order(commands.ReserveOrder(14, (Line(drop, 1),)), uow)
+    on_time = await _reserve(uow, 14, Line(drop, 1))
     assert isinstance(on_time, events.OrderReserved)
 
 
 async def test_out_of_range_lines_are_rejected_without_touching_stock() -> None:
     uow = FakeUnitOfWork()
     a = await _create(uow, "A")
-    decision = await handlers.reserve_order(commands.ReserveOrder(15, (Line(a, 1), Line(-3, 1))), uow)
+    decision = await _reserve(uow, 15, Line(a, 1), Line(-3, 1))
     assert isinstance(decision, events.OrderRejected) and decision.reason == "unknown_product"
     assert (await views.product(uow, a)).available == 5
 
@@ -113,15 +118,15 @@ async def test_out_of_range_lines_are_rejected_without_touching_stock() -> None:
 async def test_the_same_order_twice_reserves_once() -> None:
     uow = FakeUnitOfWork()
     a = await _create(uow, "A", stock=5)
-    await handlers.reserve_order(commands.ReserveOrder(20, (Line(a, 2),)), uow)
-    assert await handlers.reserve_order(commands.ReserveOrder(20, (Line(a, 2),)), uow) is None
+    await _reserve(uow, 20, Line(a, 2))
+    assert await _reserve(uow, 20, Line(a, 2)) is None
     assert (await views.product(uow, a)).available == 3
 
 
 async def test_release_puts_units_back_once() -> None:
     uow = FakeUnitOfWork()
     a = await _create(uow, "A", stock=5)
-    await handlers.reserve_order(commands.ReserveOrder(21, (Line(a, 2),)), uow)
+    await _reserve(uow, 21, Line(a, 2))
     assert await handlers.release_order(commands.ReleaseOrder(21), uow) == (Line(a, 2),)
     assert uow.committed[-2:] == [events.StockLevelChanged(a, 5, 3, None), events.OrderReleased(21, (Line(a, 2),))]
     committed = len(uow.committed)
@@ -135,14 +140,14 @@ async def test_a_release_that_overtakes_its_order_turns_the_order_away() -> None
     uow = FakeUnitOfWork()
     a = await _create(uow, "A", stock=5)
     await handlers.release_order(commands.ReleaseOrder(30), uow)
-    assert await handlers.reserve_order(commands.ReserveOrder(30, (Line(a, 1),)), uow) is None
+    assert await _reserve(uow, 30, Line(a, 1)) is None
     assert (await views.product(uow, a)).available == 5
 
 
 async def test_releasing_a_rejected_order_changes_nothing() -> None:
     uow = FakeUnitOfWork()
     a = await _create(uow, "A", stock=1)
-    await handlers.reserve_order(commands.ReserveOrder(31, (Line(a, 2),)), uow)
+    await _reserve(uow, 31, Line(a, 2))
     assert await handlers.release_order(commands.ReleaseOrder(31), uow) == ()
     assert (await views.product(uow, a)).available == 1
 
@@ -167,3 +172,29 @@ async def test_views_keep_the_asked_order_and_skip_unknown_ids() -> None:
     assert [p.id for p in await views.page(uow, after=a, limit=10)] == [b]
     with pytest.raises(ProductNotFound):
         await views.product(uow, 77)
+
+
+async def test_a_batch_is_served_in_arrival_order_with_one_version_per_product() -> None:
+    uow = FakeUnitOfWork()
+    a, b = await _create(uow, "A", stock=3), await _create(uow, "B", stock=9)
+    await _reserve(uow, 39, Line(a, 1))  # decided before: skipped when it comes again
+    batch = [
+        commands.ReserveOrder(40, (Line(a, 2),)),
+        commands.ReserveOrder(39, (Line(a, 1),)),
+        commands.ReserveOrder(41, (Line(a, 1), Line(b, 1))),
+        commands.ReserveOrder(42, (Line(b, 2),)),
+    ]
+    decisions = await handlers.reserve_orders(batch, uow)
+    assert decisions == [
+        events.OrderReserved(40, (Line(a, 2),)),
+        events.OrderRejected(41, "insufficient_stock", (Shortage(a, 1, 0, "insufficient_stock"),)),
+        events.OrderReserved(42, (Line(b, 2),)),
+    ]
+    assert uow.committed[-5:] == [
+        events.StockLevelChanged(a, 0, 3, None),
+        events.StockLevelChanged(b, 7, 2, None),
+        *decisions,
+    ]
+    assert await uow.reservations.reserved(41) == ()
+    assert await uow.reservations.reserved(42) == (Line(b, 2),)
+    assert await handlers.reserve_orders(batch, uow) == []  # every one decided now

@@ -14,8 +14,8 @@ from catalog.domain.model import (
     NewProduct,
     Product,
     StockLevel,
+    allocate,
     check_quantity,
-    explain_rejection,
     impossible_lines,
     merge_lines,
     rejection_reason,
@@ -67,19 +67,40 @@ def test_rejection_names_every_short_line_and_the_most_telling_reason() -> None:
         2: StockLevel(2, 4, 1),
         4: StockLevel(4, 10, 1, sale_starts_at=LATER),
     }
-    short = explain_rejection(lines, levels, now=NOW, failed=2)
-    assert short == (
+    allocation = allocate([(7, lines)], levels, now=NOW)
+    assert allocation.levels == ()
+    [rejected] = allocation.decisions
+    short = (
         Shortage(2, 5, 4, "insufficient_stock"),
         Shortage(3, 1, 0, "unknown_product"),
         Shortage(4, 1, 10, "not_on_sale"),
     )
-    assert rejection_reason(short) == "unknown_product"
+    assert rejected == events.OrderRejected(7, "unknown_product", short)
     assert rejection_reason(short[::2]) == "not_on_sale"
 
 
-def test_the_failed_line_is_reported_even_if_stock_came_back_meanwhile() -> None:
-    short = explain_rejection([Line(1, 2)], {1: StockLevel(1, 7, 3)}, now=NOW, failed=1)
-    assert short == (Shortage(1, 2, 7, "insufficient_stock"),)
+def test_a_batch_is_first_come_first_served_and_each_product_moves_one_version() -> None:
+    levels = {1: StockLevel(1, 3, 5), 2: StockLevel(2, 1, 9)}
+    allocation = allocate(
+        [(10, [Line(1, 2)]), (11, [Line(2, 1), Line(1, 2)]), (12, [Line(1, 1), Line(1, 0)]), (13, [Line(2, 1)])],
+        levels,
+        now=NOW,
+    )
+    assert allocation.decisions == (
+        events.OrderReserved(10, (Line(1, 2),)),
+        events.OrderRejected(11, "insufficient_stock", (Shortage(1, 2, 1, "insufficient_stock"),)),
+        events.OrderReserved(12, (Line(1, 1),)),  # lines of one product merged
+        events.OrderReserved(13, (Line(2, 1),)),
+    )
+    assert allocation.levels == (StockLevel(1, 0, 6), StockLevel(2, 0, 10))
+
+
+def test_impossible_lines_reject_without_looking_at_stock() -> None:
+    allocation = allocate([(20, [Line(1, 1), Line(-3, 1)])], {1: StockLevel(1, 3, 1)}, now=NOW)
+    assert allocation.decisions == (
+        events.OrderRejected(20, "unknown_product", (Shortage(-3, 1, 0, "unknown_product"),)),
+    )
+    assert allocation.levels == ()
 
 
 def test_lines_out_of_range_are_impossible() -> None:

@@ -13,11 +13,11 @@ from ..fakes import FakeUnitOfWork
 
 PRODUCTS = 3
 
-place = st.tuples(
-    st.just("place"),
+order = st.tuples(
     st.integers(1, 8),
     st.lists(st.tuples(st.integers(1, PRODUCTS + 1), st.integers(1, 4)), min_size=1, max_size=3),
 )
+place = st.tuples(st.just("place"), st.just(0), st.lists(order, min_size=1, max_size=4))  # one batch
 release = st.tuples(st.just("release"), st.integers(1, 8), st.just([]))
 restock = st.tuples(st.just("restock"), st.integers(1, PRODUCTS), st.integers(1, 3))
 
@@ -34,8 +34,11 @@ async def test_reserved_plus_available_is_always_what_was_stocked(stock: list[in
     received = dict(enumerate(stock, start=1))
     for kind, key, arg in steps:
         if kind == "place":
-            lines = tuple(Line(product, quantity) for product, quantity in arg)
-            await handlers.reserve_order(commands.ReserveOrder(key, lines), uow)
+            batch = [
+                commands.ReserveOrder(order_id, tuple(Line(product, quantity) for product, quantity in lines))
+                for order_id, lines in arg
+            ]
+            await handlers.reserve_orders(batch, uow)
         elif kind == "release":
             await handlers.release_order(commands.ReleaseOrder(key), uow)
         else:

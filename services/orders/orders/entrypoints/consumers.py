@@ -2,13 +2,15 @@
 
 The inbox claim and the handler's unit of work share one transaction, so a redelivered event has
 no second effect and a crash between them loses nothing. Events that no longer apply (a
-reservation for a cancelled order, a second decision) are ignored by the status machine.
+reservation for a cancelled order, a second decision) are ignored by the status machine. The
+catalog's decisions arrive in bursts during a sale: those waiting together share one
+transaction (group commit).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,6 +19,7 @@ from flashline_contracts.envelope import EventEnvelope
 from flashline_contracts.events import ProductChanged, StockRejected, StockReserved
 from flashline_messaging.bus import EventBus
 from flashline_messaging.errors import PermanentError
+from flashline_messaging.group_commit import GroupCommit
 from flashline_messaging.inbox import idempotent
 from orders.domain import commands
 from orders.domain.errors import OrderNotFound
@@ -52,18 +55,25 @@ def register(
         )
         await handlers.record_product(cmd, unit_of_work(session))
 
-    async def on_reserved(event: StockReserved, envelope: EventEnvelope, session: AsyncSession) -> None:
-        try:
-            await handlers.confirm_order(commands.ConfirmOrder(event.order_id, payment_window), unit_of_work(session))
-        except OrderNotFound as exc:
-            raise PermanentError(exc.detail) from exc
+    async def on_reserved(batch: Sequence[tuple[StockReserved, EventEnvelope]], session: AsyncSession) -> None:
+        for event, _ in batch:
+            try:
+                cmd = commands.ConfirmOrder(event.order_id, payment_window)
+                await handlers.confirm_order(cmd, unit_of_work(session))
+            except OrderNotFound as exc:  # fails the batch; retried alone, it is dead-lettered alone
+                raise PermanentError(exc.detail) from exc
 
-    async def on_rejected(event: StockRejected, envelope: EventEnvelope, session: AsyncSession) -> None:
-        try:
-            await handlers.reject_order(commands.RejectOrder(event.order_id, event.reason), unit_of_work(session))
-        except OrderNotFound as exc:
-            raise PermanentError(exc.detail) from exc
+    async def on_rejected(batch: Sequence[tuple[StockRejected, EventEnvelope]], session: AsyncSession) -> None:
+        for event, _ in batch:
+            try:
+                await handlers.reject_order(commands.RejectOrder(event.order_id, event.reason), unit_of_work(session))
+            except OrderNotFound as exc:
+                raise PermanentError(exc.detail) from exc
 
     bus.subscribe(ProductChanged, idempotent(sessions, f"{consumer}.catalog-read-model", on_product, slots=slots))
-    bus.subscribe(StockReserved, idempotent(sessions, f"{consumer}.saga", on_reserved, slots=slots))
-    bus.subscribe(StockRejected, idempotent(sessions, f"{consumer}.saga", on_rejected, slots=slots))
+    # Decisions on different orders touch different rows: several small batches at once.
+    workers = max(1, max_transactions // 2)
+    confirm = GroupCommit(sessions, f"{consumer}.saga", on_reserved, max_batch=8, workers=workers, slots=slots)
+    reject = GroupCommit(sessions, f"{consumer}.saga", on_rejected, max_batch=8, workers=workers, slots=slots)
+    bus.subscribe(StockReserved, confirm)
+    bus.subscribe(StockRejected, reject)
