@@ -2,8 +2,9 @@
 
     python -m bench.profile connect_storm --clients 2000     # -> bench/results/profile-gateway-N.svg
 
-py-spy samples the gateway from outside (250 Hz, non-blocking), so the figures of a profiled run
-are a little worse than a plain one's. ``BENCH_PROFILE_FORMAT=speedscope`` writes JSON instead, ``raw`` collapsed stacks (text).
+py-spy samples the gateway (and the services, in full-path scenarios) from outside (250 Hz,
+non-blocking), so the figures of a profiled run are a little worse than a plain one's.
+``BENCH_PROFILE_FORMAT=speedscope`` writes JSON instead, ``raw`` collapsed stacks (text).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 No task, no coroutine, no message queue per connection: bytes in (``data_received``) go through
 the protocol object and reach the session synchronously, and the session's writes go straight into
-the asyncio transport, so fan-out never waits on a client. The connection is the session's
+the asyncio transport, so fan-out never waits on a client. A plain upgrade request skips websockets'
+HTTP parser (``upgrade.py``); any other request goes through it. The connection is the session's
 ``Transport``: ``write`` (a text frame), ``buffered`` (the transport's write buffer, which the
 session bounds to shed slow clients with 3008) and ``close`` (the closing handshake, aborted after
 the close timeout). The server (``server.py``) answers the HTTP request and keeps the deadlines.
@@ -22,6 +23,7 @@ from websockets.server import ServerProtocol
 
 from push_gateway.protocol.codes import CloseCode
 from push_gateway.protocol.session import Session, State
+from push_gateway.upgrade import plain_upgrade
 
 if TYPE_CHECKING:
     from push_gateway.server import WsServer
@@ -45,7 +47,8 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, server: WsServer) -> None:
         self._server = server
-        self.ws = ServerProtocol(max_size=server.max_frame_bytes, logger=_ws_log)
+        # None until the first segment: open at once for a plain upgrade, else websockets parses the request
+        self.ws: ServerProtocol | None = None
         self.transport: asyncio.Transport | None = None
         self.session: Session | None = None
         self.address_key: str | None = None  # counted against its address while open
@@ -61,7 +64,14 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         ws = self.ws
-        ws.receive_data(data)
+        if ws is None:  # the first segment: a plain upgrade request arrives whole in it
+            upgrade = plain_upgrade(data) if self._server.serving else None
+            if upgrade is not None:
+                self._server.plain_upgrade(self, upgrade)  # switch_to_websocket sets self.ws
+                data = upgrade.rest
+            ws = self._protocol()
+        if data:
+            ws.receive_data(data)
         try:
             for event in ws.events_received():
                 if isinstance(event, Frame):
@@ -85,13 +95,14 @@ class Connection(asyncio.Protocol):
                 session.close(CloseCode.SLOW, "slow")
 
     def eof_received(self) -> bool | None:
-        self.ws.receive_eof()
+        self._protocol().receive_eof()
         self._send_pending()
         self._end_session()
         return None  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.ws.receive_eof()  # idempotent: the protocol object is CLOSED from here on
+        if self.ws is not None:
+            self.ws.receive_eof()  # idempotent: the protocol object is CLOSED from here on
         self._server.lost(self)
         self._end_session()
         self.session = None
@@ -100,7 +111,7 @@ class Connection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         ws = self.ws
-        if ws.state is _OPEN:
+        if ws is not None and ws.state is _OPEN:
             ws.send_text(data)
             transport = self.transport
             assert transport is not None
@@ -113,11 +124,19 @@ class Connection(asyncio.Protocol):
 
     def close(self, code: int, reason: str) -> None:
         """Start the closing handshake (the close timeout aborts it if the client never answers)."""
-        if self.ws.state is _OPEN:
-            self.ws.send_close(code, _close_reason(reason))
+        ws = self.ws
+        if ws is not None and ws.state is _OPEN:
+            ws.send_close(code, _close_reason(reason))
             self._send_pending()
 
     # ---- server side ------------------------------------------------------------------------------
+
+    def switch_to_websocket(self, response: bytes) -> None:
+        """Send the 101 answering a plain upgrade: frames go through an open protocol object from here."""
+        self.ws = ServerProtocol(max_size=self._server.max_frame_bytes, logger=_ws_log, state=_OPEN)
+        transport = self.transport
+        assert transport is not None
+        transport.write(response)
 
     def accepted(self, session: Session, address_key: str | None) -> None:
         self.session = session
@@ -128,19 +147,20 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        if self.ws.state is _CONNECTING and not self.ws.eof_sent:
+        ws = self.ws
+        if ws is None or (ws.state is _CONNECTING and not ws.eof_sent):
             transport.close()  # a slow or silent HTTP request (slowloris): nothing to flush
         else:
             transport.abort()
 
     def shutdown(self) -> None:
         """The server stops: close the session (3001), or whatever this connection still is."""
-        session = self.session
+        session, ws = self.session, self.ws
         if session is not None and session.state is not State.CLOSED:
             session.close(CloseCode.SHUTDOWN, "shutdown")
-        elif self.ws.state is _OPEN:
+        elif ws is not None and ws.state is _OPEN:
             self.close(CloseCode.SHUTDOWN, "shutdown")
-        elif self.ws.state is _CONNECTING and self.transport is not None:
+        elif (ws is None or ws.state is _CONNECTING) and self.transport is not None:
             self.transport.close()
 
     def abort(self) -> None:
@@ -148,6 +168,13 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
 
     # ---- internals --------------------------------------------------------------------------------
+
+    def _protocol(self) -> ServerProtocol:
+        """The protocol object; websockets' own request parser unless the first segment was a plain upgrade."""
+        ws = self.ws
+        if ws is None:
+            ws = self.ws = ServerProtocol(max_size=self._server.max_frame_bytes, logger=_ws_log)
+        return ws
 
     def _frame(self, frame: Frame) -> None:
         opcode = frame.opcode
@@ -172,7 +199,7 @@ class Connection(asyncio.Protocol):
             try:
                 data.decode()
             except UnicodeDecodeError as exc:
-                self.ws.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                self._protocol().fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
                 self._end_session()
                 return
         session.receive(data, time.time())
@@ -182,7 +209,7 @@ class Connection(asyncio.Protocol):
         session = self.session
         if session is None or session.state is State.CLOSED:
             return
-        ws = self.ws
+        ws = self._protocol()
         close = ws.close_rcvd or ws.close_sent
         code = close.code if close is not None else ABNORMAL
         reason = close.reason if close is not None and close.reason else "client went away"
@@ -192,7 +219,8 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        for data in self.ws.data_to_send():
+        ws = self._protocol()
+        for data in ws.data_to_send():
             if data:
                 transport.write(data)
             elif transport.can_write_eof():
@@ -202,6 +230,6 @@ class Connection(asyncio.Protocol):
                     transport.close()
             else:
                 transport.close()
-        if not self._close_armed and self.ws.close_expected():
+        if not self._close_armed and ws.close_expected():
             self._close_armed = True
             self._server.expect_close(self)

@@ -15,6 +15,7 @@ import asyncio
 import functools
 import http
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from websockets.datastructures import Headers
@@ -23,11 +24,11 @@ from websockets.http11 import Request, Response
 from push_gateway.address_limit import client_address, parse_networks
 from push_gateway.connection import Connection
 from push_gateway.protocol.session import Session
+from push_gateway.upgrade import WEBSOCKET_PATH, PlainUpgrade
 
 if TYPE_CHECKING:
     from push_gateway.bootstrap import Gateway
 
-WEBSOCKET_PATH = "/connection/websocket"
 SWEEP_SECONDS = 0.5
 
 
@@ -106,10 +107,10 @@ class WsServer:
             self._all_lost.set()
 
     def request(self, conn: Connection, request: Request) -> None:
-        """The HTTP request: answer a probe, or upgrade and admit (or refuse) a WebSocket client."""
-        self._timed.discard(conn)
-        conn.deadline = 0.0
+        """The HTTP request websockets parsed: answer a probe, or upgrade and admit (or refuse) a WebSocket client."""
+        self._arrived(conn)
         ws = conn.ws
+        assert ws is not None  # it parsed the request
         path = request.path.partition("?")[0]
         if path != WEBSOCKET_PATH:
             ws.send_response(self._probe(path))
@@ -121,10 +122,28 @@ class WsServer:
         if response.status_code != 101:
             ws.send_response(response)
             return
-        gateway = self._gateway
-        key = gateway.addresses.key(self._client_address(conn, request)) if gateway.addresses.enabled else None
+        key = self._address_key(conn, request.headers.get_all)
         request.headers.clear()  # the protocol object keeps the request as long as the connection
         ws.send_response(response)
+        self._admit(conn, key)
+
+    def plain_upgrade(self, conn: Connection, upgrade: PlainUpgrade) -> None:
+        """A plain upgrade request (upgrade.py): the 101 goes out as websockets would send it, then admission."""
+        self._arrived(conn)
+        key = self._address_key(conn, upgrade.get_all)
+        conn.switch_to_websocket(upgrade.response)
+        self._admit(conn, key)
+
+    # ---- internals --------------------------------------------------------------------------------
+
+    def _arrived(self, conn: Connection) -> None:
+        """The request is in: the handshake timeout no longer applies."""
+        self._timed.discard(conn)
+        conn.deadline = 0.0
+
+    def _admit(self, conn: Connection, key: str | None) -> None:
+        """Admission for an upgraded connection: a session, or a close with the reason it was turned away."""
+        gateway = self._gateway
         now = time.time()
         refusal = gateway.refuse_reason(now, key)
         if refusal is not None:
@@ -136,14 +155,17 @@ class WsServer:
         conn.accepted(session, key)
         gateway.node.opened(session)
 
-    # ---- internals --------------------------------------------------------------------------------
+    def _address_key(self, conn: Connection, headers: Callable[[str], list[str]]) -> str | None:
+        """The key the connection counts under in the per-address limit (None: the limit is off)."""
+        addresses = self._gateway.addresses
+        return addresses.key(self._client_address(conn, headers)) if addresses.enabled else None
 
-    def _client_address(self, conn: Connection, request: Request) -> str:
+    def _client_address(self, conn: Connection, headers: Callable[[str], list[str]]) -> str:
         peer = conn.transport.get_extra_info("peername") if conn.transport is not None else None
         host = peer[0] if isinstance(peer, tuple) and peer else ""
         if not self._trusted_proxies:
             return host
-        return client_address(host, request.headers.get_all(self._forwarded_header), self._trusted_proxies)
+        return client_address(host, headers(self._forwarded_header), self._trusted_proxies)
 
     def _probe(self, path: str) -> Response:
         gateway = self._gateway
