@@ -18,10 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
+import asyncpg
 import httpx
 import orjson
 
 from flashline_contracts.topology import PUSH_EXCHANGE, PUSH_STREAM, PUSH_STREAM_ARGUMENTS
+from flashline_messaging.outbox import NOTIFY_CHANNEL
+from flashline_messaging.relay import asyncpg_dsn
 
 PUBLICATIONS_RE = re.compile(rb"^flashline_gateway_publications_total ([0-9.e+]+)$", re.M)
 
@@ -165,12 +168,19 @@ class GatewayProgress:
 
 
 class Tap:
-    """Reads the push stream from now on; keeps ``published_at`` of the channels in ``watch``."""
+    """Reads the push stream from now on; keeps ``published_at`` of the channels in ``watch``.
+
+    Per publication also: ``received``, when this stream consumer (read like the gateway reads
+    it) got it, and ``routed``, when a plain queue bound to the push exchange got it (the relay's
+    publish reaching the broker, before the stream's own delivery).
+    """
 
     def __init__(self, amqp_url: str, watch: dict[str, int]) -> None:
         self.url = amqp_url
         self.watch = watch  # channel name -> channel index used in keys
         self.published: dict[int, float] = {}
+        self.received: dict[int, float] = {}
+        self.routed: dict[int, float] = {}
         self.top: dict[int, int] = {}
         self.count = 0
         self._conn: Any = None
@@ -181,15 +191,36 @@ class Tap:
         await channel.set_qos(prefetch_count=1000)
         queue = await channel.declare_queue(PUSH_STREAM, durable=True, arguments=PUSH_STREAM_ARGUMENTS)
         await queue.consume(self._on_message, no_ack=False, arguments={"x-stream-offset": "next"})
+        plain = await channel.declare_queue("", exclusive=True, auto_delete=True)
+        await plain.bind(PUSH_EXCHANGE, routing_key="")
+        await plain.consume(self._on_routed, no_ack=True)
+
+    def _key(self, doc: Any) -> int | None:
+        if not isinstance(doc, dict):
+            return None
+        chan, offset = self.watch.get(str(doc.get("channel"))), doc.get("offset")
+        return (chan << 32) | offset if chan is not None and isinstance(offset, int) else None
+
+    async def _on_routed(self, message: Any) -> None:
+        now = time.time()
+        try:
+            key = self._key(orjson.loads(message.body))
+        except ValueError:
+            return
+        if key is not None:
+            self.routed[key] = now
 
     async def _on_message(self, message: Any) -> None:
+        now = time.time()
         self.count += 1
         try:
             doc = orjson.loads(message.body)
-            chan = self.watch.get(doc.get("channel"))
-            if chan is not None:
+            key = self._key(doc)
+            if key is not None:
                 ts = datetime.fromisoformat(doc["published_at"].replace("Z", "+00:00")).timestamp()
-                self.published[(chan << 32) | doc["offset"]] = ts
+                self.published[key] = ts
+                self.received[key] = now
+                chan = key >> 32
                 self.top[chan] = max(self.top.get(chan, 0), doc["offset"])
         except (ValueError, KeyError, TypeError):
             pass
@@ -198,3 +229,68 @@ class Tap:
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()
+
+
+class CommitWatch:
+    """When a producer's publications on ``channel`` commit, heard as its outbox NOTIFY.
+
+    The outbox statement fires ``pg_notify`` in the writing transaction; Postgres delivers it
+    at commit, to the relay and to this listener alike. On each notification the channel's top
+    offset is read back; the offsets it reveals get the notification's receive time (an upper
+    bound of their commit, a little late when two commits land in one notification's query).
+    """
+
+    def __init__(self, database_url: str, channel: str, index: int) -> None:
+        self.dsn = asyncpg_dsn(database_url)
+        self.channel = channel
+        self.index = index
+        self.committed: dict[int, float] = {}
+        self._top = 0
+        self._conn: Any = None
+        self._heard: list[float] = []
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._conn = await asyncpg.connect(self.dsn)
+        self._top = await self._read_top()
+        await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+
+    async def _read_top(self) -> int:
+        top = await self._conn.fetchval("SELECT top_offset FROM channel_streams WHERE channel = $1", self.channel)
+        return int(top or 0)
+
+    def _on_notify(self, *_: object) -> None:
+        self._heard.append(time.time())
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        while self._heard:
+            heard, self._heard = self._heard[0], self._heard[1:]
+            top = await self._read_top()
+            for offset in range(self._top + 1, top + 1):
+                self.committed[(self.index << 32) | offset] = heard
+            self._top = max(self._top, top)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._conn is not None:
+            await self._conn.close()
+
+
+def histogram_buckets(metrics_text: bytes, name: str) -> dict[float, float]:
+    """Cumulative counts per upper bound of a Prometheus histogram in a ``/metrics`` page."""
+    pattern = re.compile(rb"^" + re.escape(name.encode()) + rb'_bucket\{le="([^"]+)"\} ([0-9.e+]+)$', re.M)
+    return {float(le): float(count) for le, count in pattern.findall(metrics_text)}
+
+
+async def gateway_histogram(ports: Iterable[int], name: str) -> dict[float, float]:
+    """A histogram's cumulative buckets summed over gateways."""
+    total: dict[float, float] = {}
+    async with httpx.AsyncClient(timeout=5) as client:
+        for port in ports:
+            page = (await client.get(f"http://127.0.0.1:{port}/metrics")).content
+            for le, count in histogram_buckets(page, name).items():
+                total[le] = total.get(le, 0.0) + count
+    return total

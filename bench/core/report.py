@@ -88,6 +88,21 @@ def _closest(runs: list[dict[str, Any]], clients: int, channels: int = 1) -> dic
     return min(cands, key=lambda r: abs(r["clients"] - clients)) if cands else None
 
 
+# The full path's stages (``stats.stages``), in order: the producer's statement and commit, its
+# relay, the stream's delivery to a consumer, the gateway's first write and its last.
+STAGES = (
+    ("a_published_to_commit", "catalog statement + commit"),
+    ("b_commit_to_exchange", "relay"),
+    ("c_exchange_to_stream_consumer", "stream delivery"),
+    ("d_stream_consumer_to_first_client", "to the first client"),
+    ("de_first_to_last_client", "first to last client (the fan-out)"),
+)
+
+
+def _ms(stage: dict[str, Any] | None) -> str:
+    return f"{stage['p50_ms']}/{stage['p99_ms']}" if stage and stage.get("count") else "-"
+
+
 def summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows: scenario, figure, measured, target, met (None where there is no target)."""
     s = doc["scenarios"]
@@ -171,6 +186,16 @@ def summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
             f"C={r['clients']} x {r.get('rate')} orders/s; {r['deliveries_per_s']:,.0f} deliveries/s, "
             f"loss {loss:.3%}, p50 {r['latency'].get('p50_ms')} ms",
         )
+        stages = r.get("stages")
+        if stages:
+            add(
+                "1 full path",
+                "where the time goes (p50/p99 ms per publication)",
+                " + ".join(f"{_ms(stages.get(k))}" for k, _ in STAGES),
+                condition=", ".join(label for _, label in STAGES)
+                + f"; gateway CPU {r.get('per_publication_processes', {}).get('gateway', {}).get('cpu_ms')} ms"
+                " per publication",
+            )
     storm = s.get("connect_storm")
     if storm:
         add(
@@ -326,8 +351,8 @@ def plots(doc: dict[str, Any], folder: Path, prefix: str = "") -> list[str]:
     mem = s.get("idle_memory")
     if mem and mem.get("steps"):
         fig, ax = plt.subplots(figsize=(8, 5))
-        xs = [st["connections"] for st in mem["steps"]]
-        ys = [st["rss_mb"] for st in mem["steps"]]
+        xs = tuple(st["connections"] for st in mem["steps"])
+        ys = tuple(st["rss_mb"] for st in mem["steps"])
         ax.plot(xs, ys, "o-", label="gateway RSS")
         if len(xs) > 1:
             slope_mb = mem["kib_per_connection"] / 1024

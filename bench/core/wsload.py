@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import os
 import random
+import re
 import time
 from array import array
 from collections import defaultdict
@@ -30,6 +32,7 @@ import orjson
 PUSH_PREFIX = b'{"push":{"channel":"'
 PUSH_PREFIX_LEN = len(PUSH_PREFIX)
 OFFSET_KEY = b'"offset":'
+DIGITS = re.compile(rb"[0-9]+")
 PONG = b"\x81\x82\x00\x00\x00\x00{}"
 CLOSE_1000 = b"\x88\x82\x00\x00\x00\x00\x03\xe8"
 RECONNECT_CODES = {3001, 3004, 3008, 3009, 3011, 3012, 3013}
@@ -46,6 +49,10 @@ def client_frame(payload: bytes, opcode: int = 1) -> bytes:
     else:
         head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
     return head + b"\x00\x00\x00\x00" + payload
+
+
+def _same(conn: Conn) -> Conn:
+    return conn
 
 
 def channel_index(name: bytes) -> int:
@@ -129,6 +136,16 @@ class Conn(asyncio.Protocol):
         self._resolve(False)
 
     def data_received(self, data: bytes) -> None:
+        # The usual read: one whole unmasked text frame (a push) and nothing buffered. Stamped now,
+        # as it is read; anything else takes the general path below.
+        if self.upgraded and not self.buf and data[0] == 0x81:
+            ln = data[1]
+            if ln < 126 and len(data) == ln + 2:
+                self._text(data[2:], time.time())
+                return
+            if ln == 126 and len(data) == int.from_bytes(data[2:4], "big") + 4:
+                self._text(data[4:], time.time())
+                return
         if self.buf:
             data = self.buf + data
             self.buf = b""
@@ -205,13 +222,15 @@ class Conn(asyncio.Protocol):
                 if j < 0:  # not a publication (e.g. an unsubscribe push)
                     w.other_pushes += 1
                     continue
-                k = j + 9
-                m = k
-                end_m = len(line)
-                while m < end_m and 47 < line[m] < 58:
-                    m += 1
-                off = int(line[k:m])
-                ch = channel_index(line[PUSH_PREFIX_LEN:end])
+                digits = DIGITS.match(line, j + 9)
+                if digits is None:
+                    w.bad_lines += 1
+                    continue
+                off = int(digits.group())
+                name = line[PUSH_PREFIX_LEN:end]
+                ch = w.channel_ids.get(name)
+                if ch is None:
+                    ch = w.channel_ids[name] = channel_index(name)
                 last = self.last
                 if last == 0:
                     self.first = off
@@ -287,6 +306,7 @@ class WorkerState:
         self.record = True
         self.keys = array("q")
         self.times = array("d")
+        self.channel_ids: dict[bytes, int] = {}
         self.per_second: defaultdict[int, int] = defaultdict(int)
         self.deliveries = 0
         self.pings = 0
@@ -359,7 +379,7 @@ class WorkerState:
                     conn.attempts = attempt + 1
                     conn.done = loop.create_future()
                     try:
-                        await loop.create_connection(lambda c=conn: c, host, port)
+                        await loop.create_connection(functools.partial(_same, conn), host, port)
                         ok = await asyncio.wait_for(conn.done, spec.get("timeout", 30))
                     except (OSError, TimeoutError):
                         ok = False
@@ -521,11 +541,15 @@ async def _serve(wid: int, pipe: Any) -> None:
             try:
                 msg = pipe.recv()
             except (EOFError, OSError):
-                loop.call_soon_threadsafe(lambda: stop.done() or stop.set_result(None))
+                loop.call_soon_threadsafe(finish)
                 return
             loop.call_soon_threadsafe(spawn, msg)
             if msg.get("cmd") == "exit":
                 return
+
+    def finish() -> None:
+        if not stop.done():
+            stop.set_result(None)
 
     def spawn(msg: dict[str, Any]) -> None:
         task = loop.create_task(handle(msg))
