@@ -79,13 +79,12 @@ class GroupCommit(Generic[E]):
         done = asyncio.get_running_loop().create_future()
         self._waiting.append((event, envelope, done))
         if len(self._running) < self._workers:
-            worker = asyncio.create_task(self._drain(), name=f"group-commit:{self._consumer}")
-            self._running.add(worker)
-            worker.add_done_callback(self._running.discard)
+            self._running.add(asyncio.create_task(self._drain(), name=f"group-commit:{self._consumer}"))
         await asyncio.shield(done)  # a cancelled delivery is not acked; its batch still completes
 
     async def _drain(self) -> None:
         batch: list[tuple[E, EventEnvelope, asyncio.Future[None]]] = []
+        worker = asyncio.current_task()
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
@@ -104,6 +103,10 @@ class GroupCommit(Generic[E]):
                 done.cancel()
             self._waiting = []
             raise
+        finally:
+            # Synchronously after the last look at the queue (not in a done callback, which runs a
+            # loop turn later): a delivery queued from now on starts a worker of its own.
+            self._running.discard(worker)  # type: ignore[arg-type]
 
     async def _one_by_one(self, batch: list[tuple[E, EventEnvelope, asyncio.Future[None]]]) -> None:
         for event, envelope, done in batch:
