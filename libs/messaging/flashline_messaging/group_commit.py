@@ -21,27 +21,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Generic, TypeVar
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flashline_contracts.envelope import EventEnvelope, IntegrationEvent
 from flashline_messaging.errors import is_transient
-from flashline_messaging.schema import processed_events
+from flashline_messaging.inbox import claim_many
 
 log = logging.getLogger("flashline.consumer")
 
 E = TypeVar("E", bound=IntegrationEvent)
 Delivery = tuple[E, EventEnvelope]
 BatchHandler = Callable[[Sequence[Delivery[E]], AsyncSession], Awaitable[None]]
-
-
-async def claim_many(session: AsyncSession, consumer: str, envelopes: Sequence[EventEnvelope]) -> set[str]:
-    """Record the events as processed by ``consumer`` (one statement); the ids that were new."""
-    rows = [{"consumer": consumer, "event_id": envelope.event_id} for envelope in envelopes]
-    result = await session.execute(
-        pg_insert(processed_events).values(rows).on_conflict_do_nothing().returning(processed_events.c.event_id)
-    )
-    return {str(event_id) for event_id in result.scalars()}
 
 
 class GroupCommit(Generic[E]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -20,15 +20,18 @@ E = TypeVar("E", bound=IntegrationEvent)
 TransactionalHandler = Callable[[E, EventEnvelope, AsyncSession], Awaitable[None]]
 
 
+async def claim_many(session: AsyncSession, consumer: str, envelopes: Sequence[EventEnvelope]) -> set[str]:
+    """Record the events as processed by ``consumer`` (one statement); the ids that were new."""
+    rows = [{"consumer": consumer, "event_id": envelope.event_id} for envelope in envelopes]
+    result = await session.execute(
+        pg_insert(processed_events).values(rows).on_conflict_do_nothing().returning(processed_events.c.event_id)
+    )
+    return {str(event_id) for event_id in result.scalars()}
+
+
 async def claim(session: AsyncSession, consumer: str, envelope: EventEnvelope) -> bool:
     """Record the event as processed by ``consumer``; False if it already was (a duplicate)."""
-    result = await session.execute(
-        pg_insert(processed_events)
-        .values(consumer=consumer, event_id=envelope.event_id)
-        .on_conflict_do_nothing()
-        .returning(processed_events.c.event_id)
-    )
-    return result.first() is not None
+    return bool(await claim_many(session, consumer, [envelope]))
 
 
 def idempotent(

@@ -13,8 +13,8 @@ from flashline_messaging.inbox import idempotent
 
 
 class _Result:
-    def first(self) -> tuple[uuid.UUID]:
-        return (uuid.uuid4(),)  # the claim always succeeds
+    def scalars(self) -> list[uuid.UUID]:
+        return [uuid.uuid4()]  # the claim always succeeds
 
 
 class _Session:
