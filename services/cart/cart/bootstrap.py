@@ -33,6 +33,7 @@ def build_app(settings: CartSettings) -> FastAPI:
             bus,
             app.state.db.sessions,
             joined_unit_of_work,
+            unit_of_work,
             rules,
             consumer=settings.service_name,
             max_transactions=settings.db_pool_size,

@@ -54,7 +54,9 @@ class FakeCartRepository:
     async def lock(self, cart_ids: Sequence[str]) -> dict[str, Cart]:
         return {i: self._copy(i) for i in sorted(set(cart_ids)) if i in self._store.carts}
 
-    async def lock_misflagged(self, product_id: int, available: int) -> list[Cart]:
+    async def lock_misflagged(self, product_id: int) -> list[Cart]:
+        level = self._store.levels.get(product_id)
+        available = level.available if level else 0
         return [
             self._copy(cart.id)
             for cart in sorted(self._store.carts.values(), key=lambda c: c.id)
@@ -102,6 +104,9 @@ class FakeCatalogRepository:
             return False
         self._store.levels[level.product_id] = level
         return True
+
+    async def hold_stock(self, product_ids: Sequence[int]) -> None:
+        """Nothing runs concurrently with a fake's transaction."""
 
     async def offers(self, product_ids: Sequence[int]) -> dict[int, Offer]:
         found = {}

@@ -32,9 +32,9 @@ class CartRepository(Protocol):
     async def lock(self, cart_ids: Sequence[str]) -> dict[str, Cart]:
         """Lock the carts found, in id order."""
 
-    async def lock_misflagged(self, product_id: int, available: int) -> list[Cart]:
+    async def lock_misflagged(self, product_id: int) -> list[Cart]:
         """Lock (in id order) the open carts holding ``product_id`` whose tabs were shown a ``short``
-        flag for it that ``available`` makes wrong."""
+        flag for it that its stored stock level makes wrong."""
 
     async def save(self, cart: Cart, shown: PricedCart) -> None:
         """Write a cart read for update, with the short flags of ``shown`` (what its tabs now see)."""
@@ -45,10 +45,26 @@ class CatalogRepository(Protocol):
         """Store the listing unless a newer one is stored; True if stored."""
 
     async def record_stock(self, level: StockLevel) -> bool:
-        """Store the level if its version is newer than the stored one; True if stored."""
+        """Store the level if its version is newer than the stored one; True if stored.
+
+        Waits for the transactions holding the product's stock (``hold_stock``) to end, and makes
+        them wait for this one."""
+
+    async def hold_stock(self, product_ids: Sequence[int]) -> None:
+        """Keep these products' stock levels from changing until this transaction ends.
+
+        A transaction that stores ``short`` flags computed from the levels holds them: a level
+        committed meanwhile would look for wrong flags before these are visible and miss them."""
 
     async def offers(self, product_ids: Sequence[int]) -> dict[int, Offer]:
         """Offers of the listed products among ``product_ids`` (availability 0 until known)."""
+
+
+def _stock_lock(product_id: Any) -> tuple[Any, ...]:
+    """The advisory lock key of a product's stock level: (class, the id hashed to an int).
+
+    Two products may share a key; that only makes one wait for the other, never skips a wait."""
+    return (0x5_70C, sa.func.hashint8(product_id))
 
 
 _CART = (carts.c.id, carts.c.owner_id, carts.c.token_hash, carts.c.status, carts.c.version)
@@ -89,9 +105,11 @@ class SqlCartRepository:
         found = await self._load(_carts().where(carts.c.id.in_(list(cart_ids))), for_update=True)
         return {cart.id: cart for cart in found}
 
-    async def lock_misflagged(self, product_id: int, available: int) -> list[Cart]:
+    async def lock_misflagged(self, product_id: int) -> list[Cart]:
         # Two range scans of (product_id, short, quantity): lines shown short that now fit, and
         # lines shown fitting that are now short.
+        stored = sa.select(stock_levels.c.available).where(stock_levels.c.product_id == product_id)
+        available = sa.func.coalesce(stored.scalar_subquery(), 0)
         wrong = sa.select(cart_items.c.cart_id).where(
             cart_items.c.product_id == product_id,
             sa.or_(
@@ -171,6 +189,7 @@ class SqlCatalogRepository:
         return (await self._session.execute(stmt)).one_or_none() is not None
 
     async def record_stock(self, level: StockLevel) -> bool:
+        await self._session.execute(sa.select(sa.func.pg_advisory_xact_lock(*_stock_lock(level.product_id))))
         insert = pg_insert(stock_levels).values(
             product_id=level.product_id, available=level.available, status=level.status, version=level.version
         )
@@ -184,6 +203,11 @@ class SqlCatalogRepository:
             where=stock_levels.c.version < insert.excluded.version,
         ).returning(stock_levels.c.product_id)
         return (await self._session.execute(stmt)).one_or_none() is not None
+
+    async def hold_stock(self, product_ids: Sequence[int]) -> None:
+        # Advisory, not row, locks: a product's first level has no row to lock yet.
+        ids = sa.func.unnest(sa.literal(sorted(set(product_ids)), sa.ARRAY(sa.BigInteger))).column_valued()
+        await self._session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(*_stock_lock(ids))))
 
     async def offers(self, product_ids: Sequence[int]) -> dict[int, Offer]:
         joined = products.outerjoin(stock_levels, stock_levels.c.product_id == products.c.product_id)

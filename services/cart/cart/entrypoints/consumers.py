@@ -1,8 +1,9 @@
 """Bus subscriptions: catalog and orders events -> commands -> handlers, each in an idempotent transaction.
 
 The inbox claim and the handler's unit of work share one transaction, so a redelivered event has
-no second effect and a crash between them loses nothing. Stock levels also compare versions, so
-reordered events never regress availability.
+no second effect and a crash between them loses nothing. Stock levels need no claim: a level is
+stored only over an older version, so redelivered and reordered events never regress
+availability, and its republish step only corrects what is still wrong.
 """
 
 from __future__ import annotations
@@ -22,18 +23,21 @@ from flashline_messaging.bus import EventBus
 from flashline_messaging.inbox import idempotent
 
 JoinedUnitOfWork = Callable[[AsyncSession], UnitOfWork]
+OwnUnitOfWork = Callable[[], UnitOfWork]
 
 
 def register(
     bus: EventBus,
     sessions: async_sessionmaker[AsyncSession],
     unit_of_work: JoinedUnitOfWork,
+    own_unit_of_work: OwnUnitOfWork,
     rules: CartRules,
     *,
     consumer: str,
     max_transactions: int,
 ) -> None:
-    """Subscribe the cart's handlers; ``unit_of_work`` builds one joining the inbox's session.
+    """Subscribe the cart's handlers; ``unit_of_work`` builds one joining the inbox's session,
+    ``own_unit_of_work`` one with transactions of its own (stock levels, which need no claim).
 
     At most ``max_transactions`` of them hold a database transaction at once (the pool's size):
     the surplus of the prefetch waits here, not on the pool's checkout timeout.
@@ -44,9 +48,10 @@ def register(
         listing = Listing(event.product_id, event.name, event.price_cents, event.currency)
         await handlers.record_product(commands.RecordProduct(listing, envelope.occurred_at), unit_of_work(session))
 
-    async def on_stock(event: StockChanged, envelope: EventEnvelope, session: AsyncSession) -> None:
+    async def on_stock(event: StockChanged, envelope: EventEnvelope) -> None:
         level = StockLevel(event.product_id, event.available, event.status, event.version)
-        await handlers.record_stock(commands.RecordStock(level), unit_of_work(session), rules)
+        async with slots:
+            await handlers.record_stock(commands.RecordStock(level), own_unit_of_work(), rules)
 
     async def on_confirmed(event: OrderStatusChanged, envelope: EventEnvelope, session: AsyncSession) -> None:
         assert event.cart_id is not None
@@ -61,5 +66,5 @@ def register(
             await confirmed(event, envelope)
 
     bus.subscribe(ProductChanged, idempotent(sessions, f"{consumer}.products", on_product, slots=slots))
-    bus.subscribe(StockChanged, idempotent(sessions, f"{consumer}.stock", on_stock, slots=slots))
+    bus.subscribe(StockChanged, on_stock)
     bus.subscribe(OrderStatusChanged, on_status)

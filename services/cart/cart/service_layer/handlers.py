@@ -78,14 +78,19 @@ async def record_product(cmd: commands.RecordProduct, uow: UnitOfWork) -> bool:
 
 
 async def record_stock(cmd: commands.RecordStock, uow: UnitOfWork, rules: CartRules) -> list[CartView]:
-    """Keep a newer stock level and republish the open carts whose shown ``short`` flag it makes wrong."""
-    level = cmd.level
+    """Keep a newer stock level, then republish the open carts whose shown ``short`` flag is now wrong.
+
+    Two transactions, so that no lock is waited for while another is held in the opposite order:
+    the level waits for the carts that hold the product's stock (``_publish``), and the republish
+    locks carts only after the level is committed. The republish runs even for a level already
+    stored, so a redelivery after a crash between the two finishes the job.
+    """
     async with uow:
-        if not await uow.catalog.record_stock(level):
-            return []  # a duplicate or an older version: nothing to do
-        carts = await uow.carts.lock_misflagged(level.product_id, level.available)
+        await uow.catalog.record_stock(cmd.level)
+        await uow.commit()
+    async with uow:
+        carts = await uow.carts.lock_misflagged(cmd.level.product_id)
         if not carts:
-            await uow.commit()
             return []
         return await _publish(uow, carts, rules, None)
 
@@ -117,7 +122,9 @@ async def _open_cart_id(uow: UnitOfWork, user_id: str) -> str:
 
 async def _publish(uow: UnitOfWork, carts: Sequence[Cart], rules: CartRules, origin: str | None) -> list[CartView]:
     """Advance each cart's version, store it and commit it with its publication."""
-    offers = await uow.catalog.offers(sorted({pid for cart in carts for pid in cart.lines}))
+    product_ids = sorted({pid for cart in carts for pid in cart.lines})
+    await uow.catalog.hold_stock(product_ids)  # the short flags stored below stay true until commit
+    offers = await uow.catalog.offers(product_ids)
     changed = []
     for cart in carts:
         cart.advance()

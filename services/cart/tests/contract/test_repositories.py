@@ -124,8 +124,11 @@ async def test_misflagged_carts_are_those_whose_shown_flag_is_now_wrong(repos: R
     closed.status = "closed"
     await repos.store(closed, {1: 3})
 
+    versions = iter(range(2, 100))
+
     async def misflagged(available: int) -> set[int]:
-        found = await repos.carts.lock_misflagged(1, available)
+        assert await repos.catalog.record_stock(StockLevel(1, available, "in_stock", next(versions)))
+        found = await repos.carts.lock_misflagged(1)
         assert [c.id for c in found] == sorted(c.id for c in found)
         assert all(c.lines[2] == 1 for c in found)
         return {quantity for quantity, cart in carts.items() if cart.id in {c.id for c in found}}
@@ -135,7 +138,16 @@ async def test_misflagged_carts_are_those_whose_shown_flag_is_now_wrong(repos: R
     assert await misflagged(6) == {6}
     assert await misflagged(3) == {4}
     assert await misflagged(0) == {2, 4}
-    assert await repos.carts.lock_misflagged(2, 1) == []
+    await repos.catalog.record_stock(StockLevel(2, 1, "low", 2))
+    assert await repos.carts.lock_misflagged(2) == []
+    assert await repos.carts.lock_misflagged(3) == []  # no level stored: nobody holds it either
+
+
+async def test_holding_stock_changes_nothing_visible(repos: Repos) -> None:
+    await repos.list_products(1, 2, available=4)
+    await repos.catalog.hold_stock([2, 1, 1, 99])
+    assert await repos.catalog.record_stock(StockLevel(1, 3, "low", 2))  # the holder itself may write
+    assert (await repos.catalog.offers([1]))[1].available == 3
 
 
 async def test_listings_and_stock_levels_only_move_forward(repos: Repos) -> None:

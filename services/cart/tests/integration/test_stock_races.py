@@ -1,0 +1,142 @@
+"""A stock level and a cart change that race on real Postgres: no cart may keep a wrong ``short`` flag.
+
+Each test stops one transaction at the point where the race used to bite, lets the other run, then
+lets the first finish. Whatever the interleaving, once both have committed no open cart is shown a
+flag its product's stored level contradicts, and the last publication of the cart says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from cart.domain import commands
+from cart.domain.model import Access, CartRules, Listing, StockLevel
+from cart.service_layer import handlers
+from cart.service_layer.unit_of_work import SqlUnitOfWork
+
+RULES = CartRules(max_quantity_per_line=10, currency="EUR")
+PRODUCT_IDS = itertools.count(1)
+SETTLE = 0.3  # long enough for an unblocked transaction to finish; the checks hold for any value
+
+
+class PausedUnitOfWork(SqlUnitOfWork):
+    """Stops the first time ``repository.method`` returns, until the test lets it go on."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], repository: str, method: str) -> None:
+        super().__init__(sessions=sessions)
+        self.reached, self.go = asyncio.Event(), asyncio.Event()
+        self._target = (repository, method)
+
+    def _bind(self, session: AsyncSession) -> None:
+        super()._bind(session)
+        repository = getattr(self, self._target[0])
+        original: Callable[..., Awaitable[Any]] = getattr(repository, self._target[1])
+
+        async def paused(*args: Any, **kwargs: Any) -> Any:
+            result = await original(*args, **kwargs)
+            if not self.reached.is_set():
+                self.reached.set()
+                await self.go.wait()
+            return result
+
+        setattr(repository, self._target[1], paused)
+
+
+@pytest.fixture(scope="module")
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def sold_out_product(sessions: async_sessionmaker[AsyncSession]) -> int:
+    product_id = next(PRODUCT_IDS)
+    listing = Listing(product_id, "Hoodie", 4_000, "EUR")
+    await handlers.record_product(commands.RecordProduct(listing, datetime.now(UTC)), SqlUnitOfWork(sessions=sessions))
+    await restock(sessions, product_id, 0, version=1)
+    return product_id
+
+
+async def restock(
+    sessions: async_sessionmaker[AsyncSession], product_id: int, available: int, *, version: int
+) -> list[handlers.CartView]:
+    level = StockLevel(product_id, available, "in_stock" if available else "out", version)
+    return await handlers.record_stock(commands.RecordStock(level), SqlUnitOfWork(sessions=sessions), RULES)
+
+
+async def guest_cart(sessions: async_sessionmaker[AsyncSession]) -> tuple[str, Access]:
+    made = await handlers.create_cart(commands.CreateCart(None, None), SqlUnitOfWork(sessions=sessions), RULES)
+    assert made.cart_token is not None
+    return made.view.cart.cart_id, Access(cart_token=made.cart_token)
+
+
+async def misflagged(sessions: async_sessionmaker[AsyncSession], product_id: int) -> list[str]:
+    async with SqlUnitOfWork(sessions=sessions) as uow:
+        return [cart.id for cart in await uow.carts.lock_misflagged(product_id)]
+
+
+def short_flags(view: handlers.CartView) -> list[bool]:
+    return [line.short for line in view.cart.lines]
+
+
+async def test_a_level_stored_while_a_put_is_uncommitted_still_corrects_its_line(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    product_id = await sold_out_product(sessions)
+    cart_id, access = await guest_cart(sessions)
+    put_uow = PausedUnitOfWork(sessions, "carts", "save")  # the line is written short, not yet committed
+    put = asyncio.create_task(handlers.set_item(commands.SetItem(cart_id, product_id, 2, access), put_uow, RULES))
+    await put_uow.reached.wait()
+
+    restocked = asyncio.create_task(restock(sessions, product_id, 5, version=2))
+    await asyncio.sleep(SETTLE)
+    assert not restocked.done(), "the level must wait for the transaction that read the old one"
+    put_uow.go.set()
+
+    assert short_flags(await put) == [True]  # true when it committed: nothing was available
+    [republished] = await restocked
+    assert republished.cart.cart_id == cart_id and short_flags(republished) == [False]
+    assert await misflagged(sessions, product_id) == []
+
+
+async def test_a_put_that_starts_while_a_level_is_uncommitted_sees_the_new_level(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    product_id = await sold_out_product(sessions)
+    cart_id, access = await guest_cart(sessions)
+    stock_uow = PausedUnitOfWork(sessions, "catalog", "record_stock")  # stored, not yet committed
+    level = StockLevel(product_id, 5, "in_stock", 2)
+    restocked = asyncio.create_task(handlers.record_stock(commands.RecordStock(level), stock_uow, RULES))
+    await stock_uow.reached.wait()
+
+    put = asyncio.create_task(
+        handlers.set_item(commands.SetItem(cart_id, product_id, 2, access), SqlUnitOfWork(sessions=sessions), RULES)
+    )
+    await asyncio.sleep(SETTLE)
+    assert not put.done(), "the put must wait for the level being stored"
+    stock_uow.go.set()
+
+    assert short_flags(await put) == [False]
+    assert await restocked == []  # the put already showed the new level: nothing to correct
+    assert await misflagged(sessions, product_id) == []
+
+
+async def test_a_redelivered_level_finishes_a_republish_a_crash_cut_short(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    product_id = await sold_out_product(sessions)
+    cart_id, access = await guest_cart(sessions)
+    await handlers.set_item(commands.SetItem(cart_id, product_id, 2, access), SqlUnitOfWork(sessions=sessions), RULES)
+    async with SqlUnitOfWork(sessions=sessions) as uow:  # the first transaction only: then the crash
+        assert await uow.catalog.record_stock(StockLevel(product_id, 5, "in_stock", 2))
+        await uow.commit()
+    assert await misflagged(sessions, product_id) == [cart_id]
+
+    [republished] = await restock(sessions, product_id, 5, version=2)  # the redelivery
+    assert short_flags(republished) == [False]
+    assert await misflagged(sessions, product_id) == []
