@@ -1,6 +1,7 @@
 """Scenario 3, connect storm: C clients connect with their own JWT and subscribe, as fast as possible.
 
-Every client is a distinct user (an Ed25519 user token minted before the clock starts) that
+Every client is a distinct user (a user token minted before the clock starts, signed with
+``--idp-algorithm``: RS256 by default, as identity providers sign) that
 connects and subscribes to one of 100 ``stock:`` channels in one batched frame; at most
 ``--storm-concurrency`` handshakes are in flight. The gateway's admission rate limit is raised
 for the run (it would otherwise meter the storm at 500/s by design, see the README).

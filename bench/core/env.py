@@ -59,6 +59,7 @@ class BenchEnv:
 
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     admission_rate: float = 100_000.0
+    idp_algorithm: str = "RS256"  # what the identity provider signs connection tokens with
     gateway_extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -71,7 +72,7 @@ class BenchEnv:
         self.keys_dir = self.tmp / "keys"
         from flashline_auth.dev import ensure_dev_keys
 
-        ensure_dev_keys(self.keys_dir)
+        ensure_dev_keys(self.keys_dir, {"identity": self.idp_algorithm})
         self.vhost = ThrowawayVhost(f"flashline-bench-{self.run_id}")
         self.vhost.create()
         self.dbs: ThrowawayDatabases | None = None

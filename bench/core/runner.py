@@ -41,6 +41,7 @@ class Params:
     max_backlog: int = 20  # ceiling: publications the gateway may be behind before the injector waits (at least)
     max_backlog_deliveries: int = 200_000  # ... or this many deliveries' worth, whichever is more
     storm_concurrency: int = 500  # connects in flight (all workers together)
+    idp_algorithm: str = "RS256"  # connection tokens: RS256 (identity providers' default), ES256 or EdDSA
     buyers: int = 100  # hot SKU: concurrent buyers
     hot_stock: int = 4000
     hot_duration: float = 20.0
@@ -141,7 +142,7 @@ class Ctx:
         nofile = raise_nofile()[0]
         # each side of a connection holds a descriptor: the load workers and the gateway each need C + slack
         self.nofile = nofile
-        self.env = BenchEnv()
+        self.env = BenchEnv(idp_algorithm=self.params.idp_algorithm)
         self.load = LoadGen(self.params.workers)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),

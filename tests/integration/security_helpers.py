@@ -73,7 +73,7 @@ class Forge:
     def impostor(self, short: str) -> SigningKey:
         """A fresh key announcing the same kid and issuer as ``short``'s real one."""
         real = self.key(short)
-        return SigningKey.generate(kid=real.kid, issuer=real.issuer)
+        return SigningKey.generate(kid=real.kid, issuer=real.issuer, algorithm=real.algorithm)
 
     def public_pem(self, short: str) -> bytes:
         return (

@@ -3,7 +3,7 @@
 The compact JWS is checked here rather than by ``jwt.decode``: PyJWT tests every base64url
 character in a Python generator and merges option dicts on each call, which cost the push gateway
 ~34 us per connect around the signature check itself (~9 us here; the Ed25519 check is ~110 us).
-The checks are PyJWT's for our two algorithms, and a differential test
+The checks are PyJWT's for our three algorithms, and a differential test
 (tests/test_jws_differential.py) holds the two to the same verdicts. PyJWT still mints tokens.
 """
 
@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.hashes import SHA256
 from pydantic import BaseModel, ValidationError
@@ -36,6 +37,7 @@ _TO_BASE64 = bytes.maketrans(b"-_+/", b"+/!!")
 _CANONICAL_LAST = {2: frozenset(b"AQgw"), 3: frozenset(b"AEIMQUYcgkosw048")}
 _UNDERSTOOD_CRIT = frozenset({"b64"})  # as PyJWT: "b64" may be critical, but only true (false is refused)
 _ECDSA_SHA256 = ec.ECDSA(SHA256())
+_PKCS1V15, _SHA256 = PKCS1v15(), SHA256()
 
 
 def _b64url(segment: bytes, name: str) -> bytes:
@@ -83,6 +85,8 @@ def _signature_ok(algorithm: str, public_key: PublicKey, signature: bytes, signi
         elif algorithm == "ES256" and len(signature) == 64:  # JWS: raw r || s, 32 bytes each
             der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
             cast(ec.EllipticCurvePublicKey, public_key).verify(der, signing_input, _ECDSA_SHA256)
+        elif algorithm == "RS256":
+            cast(rsa.RSAPublicKey, public_key).verify(signature, signing_input, _PKCS1V15, _SHA256)
         else:
             return False
     except InvalidSignature:

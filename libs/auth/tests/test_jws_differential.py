@@ -19,7 +19,8 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.hashes import SHA256
 
@@ -33,8 +34,10 @@ NOW = int(time.time())
 
 ED = SigningKey.generate(kid="ed-1", issuer="flashline-identity")
 ES = SigningKey(kid="es-1", issuer="flashline-cart", private_key=ec.generate_private_key(ec.SECP256R1()))
+RS = SigningKey.generate(kid="rs-1", issuer="idp.example", algorithm="RS256")
 STRANGER = SigningKey.generate(kid="nobody", issuer="flashline-identity")
-KEYS = KeySet.of([ED.trusted(), ES.trusted(["cart"])])
+RS_STRANGER = SigningKey.generate(kid="rs-nobody", issuer="idp.example", algorithm="RS256")
+KEYS = KeySet.of([ED.trusted(), ES.trusted(["cart"]), RS.trusted()])
 
 
 def b64(data: bytes) -> str:
@@ -51,6 +54,8 @@ def sign(key: SigningKey, signing_input: str) -> str:
     if isinstance(private, ec.EllipticCurvePrivateKey):
         r, s = decode_dss_signature(private.sign(signing_input.encode(), ec.ECDSA(SHA256())))
         return b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    if isinstance(private, rsa.RSAPrivateKey):
+        return b64(private.sign(signing_input.encode(), PKCS1v15(), SHA256()))
     return b64(private.sign(signing_input.encode()))
 
 
@@ -116,11 +121,13 @@ def non_canonical(seg: str) -> str:
 
 
 def corpus() -> Iterator[tuple[str, str]]:
-    valid_ed, valid_es = token(ED), token(ES)
+    valid_ed, valid_es, valid_rs = token(ED), token(ES), token(RS)
     yield "valid EdDSA", valid_ed
     yield "valid ES256", valid_es
+    yield "valid RS256", valid_rs
+    strangers = {"ed": token(ED, signer=STRANGER), "es": token(ES, signer=ED), "rs": token(RS, signer=RS_STRANGER)}
     # signatures
-    for tok, alg in ((valid_ed, "ed"), (valid_es, "es")):
+    for tok, alg in ((valid_ed, "ed"), (valid_es, "es"), (valid_rs, "rs")):
         raw = signature_of(tok)
         for i in (0, 31, 32, len(raw) - 1):
             yield f"{alg} signature byte {i} flipped", with_signature(tok, raw[:i] + bytes([raw[i] ^ 1]) + raw[i + 1 :])
@@ -129,7 +136,7 @@ def corpus() -> Iterator[tuple[str, str]]:
         yield f"{alg} signature doubled", with_signature(tok, raw + raw)
         yield f"{alg} signature empty", with_signature(tok, b"")
         yield f"{alg} signature non-canonical", with_segment(tok, 2, non_canonical)
-        yield f"{alg} signed by a stranger", token(ED, signer=STRANGER) if alg == "ed" else token(ES, signer=ED)
+        yield f"{alg} signed by a stranger", strangers[alg]
     es_raw = signature_of(valid_es)
     yield "ES256 signature r||s of zeros", with_signature(valid_es, bytes(64))
     yield "ES256 s with a leading zero byte", with_signature(valid_es, es_raw[:32] + b"\0" + es_raw[32:])
@@ -178,6 +185,11 @@ def corpus() -> Iterator[tuple[str, str]]:
     yield "alg none, no signature", f"{segment({'alg': 'none', 'kid': ED.kid})}.{segment(claims())}."
     yield "alg none, real signature", token(ED, header={"alg": "none", "kid": ED.kid})
     yield "HS256 signed with the public key", hs256_with_public_key(ED)
+    yield "HS256 signed with the RSA public key", hs256_with_public_key(RS)
+    yield "alg RS256 on an EdDSA kid", token(ED, header={"alg": "RS256", "kid": ED.kid}, signer=RS)
+    yield "alg EdDSA on an RS256 kid", token(RS, header={"alg": "EdDSA", "kid": RS.kid}, signer=ED)
+    yield "alg RS384 on an RS256 kid", token(RS, header={"alg": "RS384", "kid": RS.kid})
+    yield "alg PS256 on an RS256 kid", token(RS, header={"alg": "PS256", "kid": RS.kid})
     yield "alg ES256 on an EdDSA kid", token(ED, header={"alg": "ES256", "kid": ED.kid})
     yield "alg EdDSA on an ES256 kid", token(ES, header={"alg": "EdDSA", "kid": ES.kid}, signer=ED)
     yield "no alg", token(ED, header={"kid": ED.kid})
@@ -262,7 +274,7 @@ def corpus() -> Iterator[tuple[str, str]]:
         yield f"{claim} null", token(ED, payload={**claims(), claim: None})
     # random single-character mutations of valid tokens
     for i in range(300):
-        base = valid_ed if i % 2 else valid_es
+        base = (valid_ed, valid_es, valid_rs)[i % 3]
         at = rnd.randrange(len(base))
         op = rnd.choice("sdi")
         char = rnd.choice("AZaz09-_+/=!. \x00")
@@ -320,7 +332,9 @@ def test_the_corpus_exercises_every_verdict() -> None:
     verdicts = {pyjwt_verdict(tok)[0] for _, tok in CORPUS}
     assert verdicts == {None, TokenInvalid, TokenExpired, UntrustedIssuer}
     accepted = [name for name, tok in CORPUS if pyjwt_verdict(tok)[0] is None]
-    assert {"valid EdDSA", "valid ES256", "aud list with ours", "crit b64 with b64 true"} <= set(accepted)
+    assert {"valid EdDSA", "valid ES256", "valid RS256", "aud list with ours", "crit b64 with b64 true"} <= set(
+        accepted
+    )
 
 
 def test_base64url_segments_decode_as_pyjwt_decodes_them() -> None:

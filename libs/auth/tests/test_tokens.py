@@ -9,7 +9,7 @@ import time
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from flashline_auth import KeySet, SigningKey, TokenExpired, TokenInvalid, TokenMinter, TokenVerifier, UntrustedIssuer
 from flashline_auth.dev import ensure_dev_keys, load_dev_signing_key
@@ -48,6 +48,28 @@ def test_es256_keys_work_too() -> None:
     key = SigningKey(kid="es", issuer="x", private_key=ec.generate_private_key(ec.SECP256R1()))
     verifier = TokenVerifier(KeySet.of([key.trusted()]), audience=AUD)
     assert verifier.verify(mint(key), UserClaims).sub == "alice"
+
+
+def test_rs256_keys_work_too_and_short_rsa_keys_are_refused() -> None:
+    key = SigningKey.generate(kid="rs", issuer="x", algorithm="RS256")
+    verifier = TokenVerifier(KeySet.of([key.trusted()]), audience=AUD)
+    assert verifier.verify(mint(key), UserClaims).sub == "alice"
+    short = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    with pytest.raises(ValueError, match="2048 bits"):
+        SigningKey(kid="weak", issuer="x", private_key=short).trusted()
+    pem = short.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(ValueError, match="2048 bits"):
+        SigningKey.from_pem(pem, kid="weak", issuer="x")
+    entry = {
+        **key.trusted().to_json(),
+        "public_key_pem": short.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode(),
+    }
+    with pytest.raises(ValueError, match="2048 bits"):
+        KeySet.from_json({"keys": [entry]})
 
 
 def test_forged_signature_is_refused(identity: SigningKey, verifier: TokenVerifier) -> None:
@@ -150,6 +172,8 @@ def test_dev_keys_are_stable_and_dev_identity_tokens_verify(tmp_path) -> None:
     keys = KeySet.load(folder / "trusted.json")
     assert keys.get("dev-orders-1").namespaces == ("order", "user", "tenant")
     assert keys.get("dev-identity-1").namespaces == ()
+    assert keys.get("dev-identity-1").algorithm == "RS256"  # as identity providers sign
+    assert keys.get("dev-orders-1").algorithm == "EdDSA"
     token = user_token(str(folder), user="bob", role="staff", tenant="acme")
     claims = TokenVerifier(keys, audience=AUD).verify(token, UserClaims)
     assert (claims.sub, claims.role, claims.tenant) == ("bob", "staff", "acme")
