@@ -36,6 +36,34 @@ _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 ABNORMAL = 1006  # no close frame: never sent, only recorded
 
 
+class _TextFrames:
+    """Server text frames, framed once per payload object: a publication's frame is the same bytes
+    for each of its thousands of subscribers (no extensions are negotiated, and servers don't mask).
+    """
+
+    __slots__ = ("_framed", "_payload")
+
+    def __init__(self) -> None:
+        self._payload: bytes | None = None
+        self._framed = b""
+
+    def __call__(self, payload: bytes) -> bytes:
+        if payload is self._payload:
+            return self._framed
+        n = len(payload)
+        if n < 126:
+            header = bytes((0x81, n))
+        elif n < 65536:
+            header = b"\x81\x7e" + n.to_bytes(2, "big")
+        else:
+            header = b"\x81\x7f" + n.to_bytes(8, "big")
+        self._payload, self._framed = payload, header + payload
+        return self._framed
+
+
+text_frame = _TextFrames()
+
+
 def _close_reason(reason: str) -> str:
     """A close reason fits 123 bytes of UTF-8."""
     raw = reason.encode()
@@ -112,9 +140,12 @@ class Connection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         ws = self.ws
         if ws is not None and ws.state is _OPEN:
-            ws.send_text(data)
             transport = self.transport
             assert transport is not None
+            if not ws.writes and not ws.extensions:  # nothing of its own to send first: frame it here
+                transport.write(text_frame(data))
+                return
+            ws.send_text(data)
             for chunk in ws.data_to_send():
                 transport.write(chunk)
 
