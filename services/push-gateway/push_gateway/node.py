@@ -8,6 +8,8 @@ back through ``position_resolved``).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -80,6 +82,9 @@ class Node:
         self._lookup = lookup
         self._waiting: dict[str, list[Session]] = {}
         self.connecting: set[Session] = set()
+        # (due, seq, session): each session is ticked when it has something to check, not every second
+        self._timers: list[tuple[float, int, Session]] = []
+        self._timer_seq = itertools.count()
         self._encoded_names: dict[str, bytes] = {}
         metrics.connections.set_function(lambda: len(self.hub.sessions))
         metrics.subscriptions.set_function(lambda: self.hub.subscriptions)
@@ -199,10 +204,22 @@ class Node:
         if self.hub.unsubscribe(channel, session):
             self._encoded_names.pop(channel, None)
 
+    def wake(self, session: Session, due: float) -> None:
+        """Tick ``session`` at ``due`` (its ``wake_at``; entries it has since moved are skipped)."""
+        heapq.heappush(self._timers, (due, next(self._timer_seq), session))
+
     def tick(self) -> None:
+        """Tick the sessions whose wake-up is due: the cost follows the deadlines, not the connections."""
         now = self.clock()
-        for session in [*self.connecting, *self.hub.sessions.values()]:
+        timers, due = self._timers, []
+        while timers and timers[0][0] <= now:
+            at, _, session = heapq.heappop(timers)
+            if session.wake_at == at:
+                session.wake_at = 0.0
+                due.append(session)
+        for session in due:
             session.tick(now)
+            session.schedule()
 
     def sweep(self) -> None:
         now = self.clock()

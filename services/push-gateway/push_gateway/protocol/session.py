@@ -87,6 +87,7 @@ class Session:
         "_pong_deadline",
         "_opened",
         "_deferred",
+        "wake_at",
         "close_code",
         "close_reason",
         "name",
@@ -111,6 +112,8 @@ class Session:
         self.close_code: int | None = None
         self.close_reason = ""
         self.name = ""
+        self.wake_at = 0.0  # when the node's timers will next tick this session (0: not scheduled)
+        self.schedule()
 
     @property
     def user(self) -> str:
@@ -131,6 +134,7 @@ class Session:
             if self.state is State.CLOSED:
                 return
             self._handle(command, now)
+        self.schedule()  # a connect, subscribe or refresh may bring a deadline closer
         self.flush()
 
     def _handle(self, command: dict[str, Any], now: float) -> None:
@@ -202,6 +206,7 @@ class Session:
                 method, params = _method_of(command)
                 assert method is not None
                 self._dispatch(command_id, method, params, command, now)
+        self.schedule()
         self.flush()
 
     def _take_token(self, now: float) -> bool:
@@ -252,6 +257,7 @@ class Session:
         self.principal = principal
         self.name = str(params.get("name") or "")[:32]
         self.state = State.CONNECTED
+        self.wake_at = 0.0  # the connect timeout no longer applies: the next wake-up is the ping (schedule)
         self._next_ping = now + self.node.limits.ping_interval
         result: dict[str, Any] = {
             "client": self.client_id,
@@ -453,6 +459,31 @@ class Session:
         raise Denied(ErrorCode.METHOD_NOT_FOUND, "no rpc")
 
     # ---- server-initiated ----------------------------------------------------------------------
+
+    def next_due(self) -> float:
+        """When ``tick`` next has something to check: connect timeout, ping, pong deadline or an expiry."""
+        limits = self.node.limits
+        if self.state is State.CONNECTING:
+            return self._opened + limits.connect_timeout
+        due = self._next_ping
+        if self._pong_deadline:
+            due = min(due, self._pong_deadline)
+        grace = limits.token_grace
+        if self.principal.expires_at:
+            due = min(due, self.principal.expires_at + grace)
+        for sub in self.subs.values():
+            if sub.expires_at:
+                due = min(due, sub.expires_at + grace)
+        return due
+
+    def schedule(self) -> None:
+        """Make sure the node's timers tick this session by ``next_due`` (a later wake-up is harmless)."""
+        if self.state is State.CLOSED:
+            return
+        due = self.next_due()
+        if not self.wake_at or due < self.wake_at:
+            self.wake_at = due
+            self.node.wake(self, due)
 
     def tick(self, now: float) -> None:
         """Pings, pong deadline, token and grant expiry, connect timeout."""

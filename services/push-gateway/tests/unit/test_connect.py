@@ -7,7 +7,7 @@ import json
 
 import jwt
 
-from push_gateway.protocol.session import State
+from push_gateway.protocol.session import Session, State
 
 
 def _connect(harness, token):
@@ -147,6 +147,35 @@ def test_pings_and_missing_pong_close_3012(harness):
     harness.clock.now += 11
     harness.node.tick()
     assert transport.closed[0] == 3012
+
+
+def test_idle_sessions_are_ticked_only_when_a_deadline_is_due(harness, monkeypatch):
+    sessions = [harness.session("") for _ in range(50)]
+    ticked: list[Session] = []
+    original = Session.tick
+    monkeypatch.setattr(Session, "tick", lambda self, now: (ticked.append(self), original(self, now))[1])
+    for _ in range(24):
+        harness.clock.now += 1
+        harness.node.tick()
+    assert ticked == []  # nothing is due before the first ping
+    harness.clock.now += 1
+    harness.node.tick()
+    assert sorted(map(id, ticked)) == sorted(id(s) for s, _ in sessions)
+    assert all(t.take() == [{}] for _, t in sessions)
+
+
+def test_a_grant_that_expires_before_the_next_ping_is_still_ended_on_time(harness, tokens):
+    session, transport = harness.session(tokens.user("alice"))
+    harness.publish("order:5", 1, {"s": "pending"})
+    grant = tokens.grant("orders", user="alice", channel="order:5", ttl=3)
+    reply = harness.ask(session, transport, {"id": 2, "subscribe": {"channel": "order:5", "token": grant}})
+    assert reply["subscribe"]["expires"]
+    for _ in range(3 + int(harness.node.limits.token_grace) + 2):
+        harness.clock.now += 1
+        harness.node.tick()
+    pushes = [m["push"] for m in transport.take() if "push" in m]
+    assert pushes == [{"channel": "order:5", "unsubscribe": {"code": 2501, "reason": "subscription expired"}}]
+    assert harness.clock.now < session.wake_at  # back to waiting for the ping
 
 
 def test_stale_connection_without_connect_is_closed(harness):
