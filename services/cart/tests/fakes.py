@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -22,7 +22,7 @@ class Store:
     """Everything the fakes hold; copied whole for rollbacks."""
 
     carts: dict[str, Cart] = field(default_factory=dict)
-    shown_short: dict[tuple[str, int], bool] = field(default_factory=dict)
+    shown: dict[tuple[str, int], tuple[bool, str, int]] = field(default_factory=dict)  # short, name, price
     listings: dict[int, tuple[Listing, datetime]] = field(default_factory=dict)
     levels: dict[int, StockLevel] = field(default_factory=dict)
     epochs: dict[str, str] = field(default_factory=dict)
@@ -54,24 +54,39 @@ class FakeCartRepository:
     async def lock(self, cart_ids: Sequence[str]) -> dict[str, Cart]:
         return {i: self._copy(i) for i in sorted(set(cart_ids)) if i in self._store.carts}
 
-    async def lock_misflagged(self, product_id: int) -> list[Cart]:
+    async def lock_misflagged(self, product_id: int, limit: int) -> list[Cart]:
         level = self._store.levels.get(product_id)
         available = level.available if level else 0
-        return [
-            self._copy(cart.id)
+        return self._lock_open(
+            product_id, limit, lambda cart, shown: shown[0] != is_short(cart.lines[product_id], available)
+        )
+
+    async def lock_mispriced(self, product_id: int, limit: int) -> list[Cart]:
+        listing = self._store.listings[product_id][0] if product_id in self._store.listings else None
+        return self._lock_open(
+            product_id,
+            limit,
+            lambda cart, shown: listing is not None and shown[1:] != (listing.name, listing.price_cents),
+        )
+
+    def _lock_open(
+        self, product_id: int, limit: int, outdated: Callable[[Cart, tuple[bool, str, int]], bool]
+    ) -> list[Cart]:
+        found = [
+            cart
             for cart in sorted(self._store.carts.values(), key=lambda c: c.id)
-            if cart.is_open
-            and product_id in cart.lines
-            and self._store.shown_short[(cart.id, product_id)] != is_short(cart.lines[product_id], available)
+            if cart.is_open and product_id in cart.lines and outdated(cart, self._store.shown[(cart.id, product_id)])
         ]
+        return [self._copy(cart.id) for cart in found[:limit]]
 
     async def save(self, cart: Cart, shown: PricedCart) -> None:
         stored = self._store.carts[cart.id]
         for product_id in set(stored.lines) - set(cart.lines):
-            del self._store.shown_short[(cart.id, product_id)]
-        short = {line.product_id: line.short for line in shown.lines}
+            del self._store.shown[(cart.id, product_id)]
+        lines = {line.product_id: line for line in shown.lines}
         for product_id in cart.lines:
-            self._store.shown_short[(cart.id, product_id)] = short.get(product_id, False)
+            line = lines[product_id]
+            self._store.shown[(cart.id, product_id)] = (line.short, line.name, line.unit_price_cents)
         stored.status, stored.version = cart.status, cart.version
         # An update keeps a line's place; a new line goes last (as the SQL adapter's position does).
         stored.lines = {p: cart.lines[p] for p in stored.lines if p in cart.lines} | {
@@ -105,7 +120,7 @@ class FakeCatalogRepository:
         self._store.levels[level.product_id] = level
         return True
 
-    async def hold_stock(self, product_ids: Sequence[int]) -> None:
+    async def hold_products(self, product_ids: Sequence[int]) -> None:
         """Nothing runs concurrently with a fake's transaction."""
 
     async def offers(self, product_ids: Sequence[int]) -> dict[int, Offer]:

@@ -32,9 +32,13 @@ class CartRepository(Protocol):
     async def lock(self, cart_ids: Sequence[str]) -> dict[str, Cart]:
         """Lock the carts found, in id order."""
 
-    async def lock_misflagged(self, product_id: int) -> list[Cart]:
-        """Lock (in id order) the open carts holding ``product_id`` whose tabs were shown a ``short``
-        flag for it that its stored stock level makes wrong."""
+    async def lock_misflagged(self, product_id: int, limit: int) -> list[Cart]:
+        """Lock (in id order) up to ``limit`` open carts holding ``product_id`` whose tabs were shown a
+        ``short`` flag for it that its stored stock level makes wrong."""
+
+    async def lock_mispriced(self, product_id: int, limit: int) -> list[Cart]:
+        """Lock (in id order) up to ``limit`` open carts holding ``product_id`` whose tabs were shown
+        another name or unit price for it than its stored listing."""
 
     async def save(self, cart: Cart, shown: PricedCart) -> None:
         """Write a cart read for update, with the short flags of ``shown`` (what its tabs now see)."""
@@ -42,26 +46,29 @@ class CartRepository(Protocol):
 
 class CatalogRepository(Protocol):
     async def record_listing(self, listing: Listing, changed_at: datetime) -> bool:
-        """Store the listing unless a newer one is stored; True if stored."""
+        """Store the listing unless a newer one is stored; True if stored.
+
+        Like ``record_stock``, waits for the transactions holding the product (``hold_products``)
+        to end, and makes them wait for this one."""
 
     async def record_stock(self, level: StockLevel) -> bool:
         """Store the level if its version is newer than the stored one; True if stored.
 
-        Waits for the transactions holding the product's stock (``hold_stock``) to end, and makes
-        them wait for this one."""
+        Waits for the transactions holding the product (``hold_products``) to end, and makes them
+        wait for this one."""
 
-    async def hold_stock(self, product_ids: Sequence[int]) -> None:
-        """Keep these products' stock levels from changing until this transaction ends.
+    async def hold_products(self, product_ids: Sequence[int]) -> None:
+        """Keep these products' listings and stock levels from changing until this transaction ends.
 
-        A transaction that stores ``short`` flags computed from the levels holds them: a level
-        committed meanwhile would look for wrong flags before these are visible and miss them."""
+        A transaction that stores what tabs are shown (name, price, ``short``) holds them: a change
+        committed meanwhile would look for outdated carts before these are visible and miss them."""
 
     async def offers(self, product_ids: Sequence[int]) -> dict[int, Offer]:
         """Offers of the listed products among ``product_ids`` (availability 0 until known)."""
 
 
-def _stock_lock(product_id: Any) -> tuple[Any, ...]:
-    """The advisory lock key of a product's stock level: (class, the id hashed to an int).
+def _product_lock(product_id: Any) -> tuple[Any, ...]:
+    """The advisory lock key of a product's listing and stock: (class, the id hashed to an int).
 
     Two products may share a key; that only makes one wait for the other, never skips a wait."""
     return (0x5_70C, sa.func.hashint8(product_id))
@@ -105,9 +112,9 @@ class SqlCartRepository:
         found = await self._load(_carts().where(carts.c.id.in_(list(cart_ids))), for_update=True)
         return {cart.id: cart for cart in found}
 
-    async def lock_misflagged(self, product_id: int) -> list[Cart]:
+    async def lock_misflagged(self, product_id: int, limit: int) -> list[Cart]:
         # Two range scans of (product_id, short, quantity): lines shown short that now fit, and
-        # lines shown fitting that are now short.
+        # lines shown fitting that are now short; a hot product's other lines are not read.
         stored = sa.select(stock_levels.c.available).where(stock_levels.c.product_id == product_id)
         available = sa.func.coalesce(stored.scalar_subquery(), 0)
         wrong = sa.select(cart_items.c.cart_id).where(
@@ -117,8 +124,27 @@ class SqlCartRepository:
                 sa.and_(cart_items.c.short.is_(False), cart_items.c.quantity > available),
             ),
         )
-        query = _carts().where(carts.c.status == "open", carts.c.id.in_(wrong))
-        return await self._load(query, for_update=True)
+        return await self._lock_open(wrong, limit)
+
+    async def lock_mispriced(self, product_id: int, limit: int) -> list[Cart]:
+        # Every line of the product is read: listing changes are rare, stock changes are not.
+        listed = products.c.product_id == product_id
+        name = sa.select(products.c.name).where(listed).scalar_subquery()
+        price_cents = sa.select(products.c.price_cents).where(listed).scalar_subquery()
+        stale = sa.select(cart_items.c.cart_id).where(
+            cart_items.c.product_id == product_id,
+            sa.or_(
+                cart_items.c.shown_name.is_distinct_from(name),
+                cart_items.c.shown_price_cents.is_distinct_from(price_cents),
+            ),
+        )
+        return await self._lock_open(stale, limit)
+
+    async def _lock_open(self, cart_ids: sa.Select[Any], limit: int) -> list[Cart]:
+        """Lock the first ``limit`` open carts (by id) among ``cart_ids``."""
+        return await self._load(
+            _carts().where(carts.c.status == "open", carts.c.id.in_(cart_ids)).limit(limit), for_update=True
+        )
 
     async def save(self, cart: Cart, shown: PricedCart) -> None:
         await self._session.execute(
@@ -133,16 +159,24 @@ class SqlCartRepository:
         )
         if not cart.lines:
             return
-        short = {line.product_id: line.short for line in shown.lines}
+        lines = {line.product_id: line for line in shown.lines}
         rows = [
-            {"cart_id": cart.id, "product_id": pid, "quantity": quantity, "short": short.get(pid, False)}
+            {
+                "cart_id": cart.id,
+                "product_id": pid,
+                "quantity": quantity,
+                "short": lines[pid].short,
+                "shown_name": lines[pid].name,
+                "shown_price_cents": lines[pid].unit_price_cents,
+            }
             for pid, quantity in cart.lines.items()
         ]
         upsert = pg_insert(cart_items).values(rows)
+        shown_now = ("quantity", "short", "shown_name", "shown_price_cents")
         await self._session.execute(
             upsert.on_conflict_do_update(
                 index_elements=[cart_items.c.cart_id, cart_items.c.product_id],
-                set_={"quantity": upsert.excluded.quantity, "short": upsert.excluded.short},
+                set_={column: upsert.excluded[column] for column in shown_now},
             )
         )
 
@@ -169,6 +203,7 @@ class SqlCatalogRepository:
         self._session = session
 
     async def record_listing(self, listing: Listing, changed_at: datetime) -> bool:
+        await self._session.execute(sa.select(sa.func.pg_advisory_xact_lock(*_product_lock(listing.product_id))))
         insert = pg_insert(products).values(
             product_id=listing.product_id,
             name=listing.name,
@@ -189,7 +224,7 @@ class SqlCatalogRepository:
         return (await self._session.execute(stmt)).one_or_none() is not None
 
     async def record_stock(self, level: StockLevel) -> bool:
-        await self._session.execute(sa.select(sa.func.pg_advisory_xact_lock(*_stock_lock(level.product_id))))
+        await self._session.execute(sa.select(sa.func.pg_advisory_xact_lock(*_product_lock(level.product_id))))
         insert = pg_insert(stock_levels).values(
             product_id=level.product_id, available=level.available, status=level.status, version=level.version
         )
@@ -204,10 +239,10 @@ class SqlCatalogRepository:
         ).returning(stock_levels.c.product_id)
         return (await self._session.execute(stmt)).one_or_none() is not None
 
-    async def hold_stock(self, product_ids: Sequence[int]) -> None:
-        # Advisory, not row, locks: a product's first level has no row to lock yet.
+    async def hold_products(self, product_ids: Sequence[int]) -> None:
+        # Advisory, not row, locks: a product's first stock level has no row to lock yet.
         ids = sa.func.unnest(sa.literal(sorted(set(product_ids)), sa.ARRAY(sa.BigInteger))).column_valued()
-        await self._session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(*_stock_lock(ids))))
+        await self._session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(*_product_lock(ids))))
 
     async def offers(self, product_ids: Sequence[int]) -> dict[int, Offer]:
         joined = products.outerjoin(stock_levels, stock_levels.c.product_id == products.c.product_id)

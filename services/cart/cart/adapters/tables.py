@@ -58,6 +58,10 @@ cart_items = sa.Table(
     # The short flag the cart's tabs were last shown: a stock change republishes only carts
     # whose shown flag is now wrong (two index range scans, however hot the product).
     sa.Column("short", sa.Boolean, nullable=False),
+    # The name and unit price they were last shown (NULL: written before these were kept): a
+    # listing change republishes only carts that show it wrong.
+    sa.Column("shown_name", sa.Text),
+    sa.Column("shown_price_cents", sa.BigInteger),
     sa.Column("position", sa.BigInteger, sa.Identity(always=True), nullable=False),  # insertion order
     sa.CheckConstraint("quantity > 0", name="cart_items_quantity_positive"),
     sa.Index("cart_items_product_short_quantity", "product_id", "short", "quantity"),

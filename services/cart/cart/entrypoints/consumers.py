@@ -1,9 +1,9 @@
 """Bus subscriptions: catalog and orders events -> commands -> handlers, each in an idempotent transaction.
 
 The inbox claim and the handler's unit of work share one transaction, so a redelivered event has
-no second effect and a crash between them loses nothing. Stock levels need no claim: a level is
-stored only over an older version, so redelivered and reordered events never regress
-availability, and its republish step only corrects what is still wrong.
+no second effect and a crash between them loses nothing. Listings and stock levels need no claim:
+each is stored only over an older one, so redelivered and reordered events never regress them,
+and the republish step that follows only corrects what is still wrong.
 """
 
 from __future__ import annotations
@@ -37,16 +37,18 @@ def register(
     max_transactions: int,
 ) -> None:
     """Subscribe the cart's handlers; ``unit_of_work`` builds one joining the inbox's session,
-    ``own_unit_of_work`` one with transactions of its own (stock levels, which need no claim).
+    ``own_unit_of_work`` one with transactions of its own (listings and stock levels: no claim).
 
     At most ``max_transactions`` of them hold a database transaction at once (the pool's size):
     the surplus of the prefetch waits here, not on the pool's checkout timeout.
     """
     slots = asyncio.Semaphore(max_transactions)
 
-    async def on_product(event: ProductChanged, envelope: EventEnvelope, session: AsyncSession) -> None:
+    async def on_product(event: ProductChanged, envelope: EventEnvelope) -> None:
         listing = Listing(event.product_id, event.name, event.price_cents, event.currency)
-        await handlers.record_product(commands.RecordProduct(listing, envelope.occurred_at), unit_of_work(session))
+        command = commands.RecordProduct(listing, envelope.occurred_at)
+        async with slots:
+            await handlers.record_product(command, own_unit_of_work(), rules)
 
     async def on_stock(event: StockChanged, envelope: EventEnvelope) -> None:
         level = StockLevel(event.product_id, event.available, event.status, event.version)
@@ -65,6 +67,6 @@ def register(
         if event.status == "confirmed" and event.cart_id:
             await confirmed(event, envelope)
 
-    bus.subscribe(ProductChanged, idempotent(sessions, f"{consumer}.products", on_product, slots=slots))
+    bus.subscribe(ProductChanged, on_product)
     bus.subscribe(StockChanged, on_stock)
     bus.subscribe(OrderStatusChanged, on_status)

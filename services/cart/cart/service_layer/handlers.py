@@ -7,7 +7,7 @@ publication on ``cart:{id}``. A request that changes nothing publishes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from cart.domain import commands
@@ -19,6 +19,8 @@ from cart.service_layer.unit_of_work import UnitOfWork
 from cart.service_layer.views import CartView
 
 log = logging.getLogger("cart.handlers")
+
+REPUBLISH_BATCH = 200  # carts per transaction when a listing or stock change outdates many
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,30 +71,20 @@ async def merge_guest_cart(cmd: commands.MergeGuestCart, uow: UnitOfWork, rules:
     return published[1]
 
 
-async def record_product(cmd: commands.RecordProduct, uow: UnitOfWork) -> bool:
-    """Keep the listing; carts show new names and prices from their next version on."""
+async def record_product(cmd: commands.RecordProduct, uow: UnitOfWork, rules: CartRules) -> list[CartView]:
+    """Keep a newer listing, then republish the open carts that show the product's old name or price."""
     async with uow:
-        stored = await uow.catalog.record_listing(cmd.listing, cmd.changed_at)
+        await uow.catalog.record_listing(cmd.listing, cmd.changed_at)
         await uow.commit()
-    return stored
+    return await _republish(uow, lambda: uow.carts.lock_mispriced(cmd.listing.product_id, REPUBLISH_BATCH), rules)
 
 
 async def record_stock(cmd: commands.RecordStock, uow: UnitOfWork, rules: CartRules) -> list[CartView]:
-    """Keep a newer stock level, then republish the open carts whose shown ``short`` flag is now wrong.
-
-    Two transactions, so that no lock is waited for while another is held in the opposite order:
-    the level waits for the carts that hold the product's stock (``_publish``), and the republish
-    locks carts only after the level is committed. The republish runs even for a level already
-    stored, so a redelivery after a crash between the two finishes the job.
-    """
+    """Keep a newer stock level, then republish the open carts whose shown ``short`` flag is now wrong."""
     async with uow:
         await uow.catalog.record_stock(cmd.level)
         await uow.commit()
-    async with uow:
-        carts = await uow.carts.lock_misflagged(cmd.level.product_id)
-        if not carts:
-            return []
-        return await _publish(uow, carts, rules, None)
+    return await _republish(uow, lambda: uow.carts.lock_misflagged(cmd.level.product_id, REPUBLISH_BATCH), rules)
 
 
 async def empty_ordered_cart(cmd: commands.EmptyOrderedCart, uow: UnitOfWork, rules: CartRules) -> CartView | None:
@@ -120,10 +112,36 @@ async def _open_cart_id(uow: UnitOfWork, user_id: str) -> str:
     return existing.id
 
 
+async def _republish(
+    uow: UnitOfWork, lock_outdated: Callable[[], Awaitable[list[Cart]]], rules: CartRules
+) -> list[CartView]:
+    """Republish, a batch per transaction, the open carts that ``lock_outdated`` finds showing a
+    product other than the read models now say (its name, unit price or ``short`` flag).
+
+    Runs after the change committed, in transactions of its own, so no lock is waited for while
+    another is held in the opposite order: the change waited for the carts holding the product
+    (``_publish``), and this locks carts only after it. It runs for a redelivered change too, so a
+    crash between the two is finished by the redelivery; it only corrects what is still wrong.
+    """
+    views: list[CartView] = []
+    done: set[str] = set()
+    while True:
+        async with uow:
+            carts = await lock_outdated()
+            # a cart this run already republished is outdated again by a newer change: that change's own run
+            fresh = [cart for cart in carts if cart.id not in done]
+            if not fresh:
+                return views
+            views += await _publish(uow, fresh, rules, None)
+        done.update(cart.id for cart in fresh)
+        if len(carts) < REPUBLISH_BATCH:
+            return views
+
+
 async def _publish(uow: UnitOfWork, carts: Sequence[Cart], rules: CartRules, origin: str | None) -> list[CartView]:
     """Advance each cart's version, store it and commit it with its publication."""
     product_ids = sorted({pid for cart in carts for pid in cart.lines})
-    await uow.catalog.hold_stock(product_ids)  # the short flags stored below stay true until commit
+    await uow.catalog.hold_products(product_ids)  # what the tabs are shown below stays true until commit
     offers = await uow.catalog.offers(product_ids)
     changed = []
     for cart in carts:

@@ -128,7 +128,7 @@ async def test_misflagged_carts_are_those_whose_shown_flag_is_now_wrong(repos: R
 
     async def misflagged(available: int) -> set[int]:
         assert await repos.catalog.record_stock(StockLevel(1, available, "in_stock", next(versions)))
-        found = await repos.carts.lock_misflagged(1)
+        found = await repos.carts.lock_misflagged(1, 100)
         assert [c.id for c in found] == sorted(c.id for c in found)
         assert all(c.lines[2] == 1 for c in found)
         return {quantity for quantity, cart in carts.items() if cart.id in {c.id for c in found}}
@@ -139,15 +139,39 @@ async def test_misflagged_carts_are_those_whose_shown_flag_is_now_wrong(repos: R
     assert await misflagged(3) == {4}
     assert await misflagged(0) == {2, 4}
     await repos.catalog.record_stock(StockLevel(2, 1, "low", 2))
-    assert await repos.carts.lock_misflagged(2) == []
-    assert await repos.carts.lock_misflagged(3) == []  # no level stored: nobody holds it either
+    assert await repos.carts.lock_misflagged(2, 100) == []
+    assert await repos.carts.lock_misflagged(3, 100) == []  # not listed: nobody holds it either
 
 
-async def test_holding_stock_changes_nothing_visible(repos: Repos) -> None:
+async def test_mispriced_carts_are_those_shown_another_name_or_price(repos: Repos) -> None:
+    await repos.list_products(1, 2, available=9)
+    holding = []
+    for _ in range(3):
+        cart = Cart.for_guest()[0]
+        await repos.carts.add(cart)
+        holding.append(await repos.store(cart, {1: 1, 2: 1}))
+    other = Cart.for_guest()[0]
+    await repos.carts.add(other)
+    await repos.store(other, {2: 1})
+    assert await repos.carts.lock_mispriced(1, 100) == []
+    ids = sorted(cart.id for cart in holding)
+
+    await repos.catalog.record_listing(Listing(1, "Renamed", 100, "EUR"), T0 + timedelta(seconds=1))
+    assert [c.id for c in await repos.carts.lock_mispriced(1, 100)] == ids
+    assert [c.id for c in await repos.carts.lock_mispriced(1, 2)] == ids[:2]
+    await repos.catalog.record_listing(Listing(1, "P1", 150, "EUR"), T0 + timedelta(seconds=2))
+    assert [c.id for c in await repos.carts.lock_mispriced(1, 100)] == ids
+    await repos.catalog.record_listing(Listing(1, "P1", 100, "EUR"), T0 + timedelta(seconds=3))
+    assert await repos.carts.lock_mispriced(1, 100) == []  # back to what they show
+    assert await repos.carts.lock_mispriced(2, 100) == []
+
+
+async def test_holding_products_changes_nothing_visible(repos: Repos) -> None:
     await repos.list_products(1, 2, available=4)
-    await repos.catalog.hold_stock([2, 1, 1, 99])
+    await repos.catalog.hold_products([2, 1, 1, 99])
     assert await repos.catalog.record_stock(StockLevel(1, 3, "low", 2))  # the holder itself may write
     assert (await repos.catalog.offers([1]))[1].available == 3
+    assert await repos.catalog.record_listing(Listing(1, "Held", 100, "EUR"), T0 + timedelta(seconds=1))
 
 
 async def test_listings_and_stock_levels_only_move_forward(repos: Repos) -> None:

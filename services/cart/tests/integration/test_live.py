@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cart.bootstrap import build_app
+from flashline_contracts.events import ProductChanged
 from flashline_service.testing import app_client, user_token
 
 from ..support import CatalogDouble, PushTap, catalog_double, settings_for
@@ -126,3 +127,20 @@ async def test_a_line_waits_short_until_its_stock_is_known(
     [line] = (await tap.next_on(f"cart:{cart_id}", 3))["data"]["items"]
     assert (line["available"], line["short"]) == (8, False)
     assert await version(client, cart_id, access) == 3
+
+
+async def test_a_new_price_reaches_every_open_cart_holding_the_product_live(
+    client: httpx.AsyncClient, catalog: CatalogDouble, tap: PushTap
+) -> None:
+    shoe = await catalog.product(available=5, price_cents=1_500)
+    first, first_access = await cart_with(client, shoe, 2)
+    second, _ = await cart_with(client, shoe, 1)
+    repriced = ProductChanged(
+        product_id=shoe, sku=f"SKU-{shoe}", name="Sneaker, on sale", price_cents=1_200, currency="EUR"
+    )
+    await catalog.publish(repriced, shoe)
+    [line] = (await tap.next_on(f"cart:{first}", 3))["data"]["items"]
+    assert (line["name"], line["unit_price_cents"], line["line_total_cents"]) == ("Sneaker, on sale", 1_200, 2_400)
+    assert (await tap.next_on(f"cart:{second}", 3))["data"]["totals"]["subtotal_cents"] == 1_200
+    cart: dict[str, Any] = (await client.get(f"/carts/{first}", headers=first_access)).json()
+    assert (cart["version"], cart["items"][0]["unit_price_cents"]) == (3, 1_200)

@@ -27,7 +27,7 @@ T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 async def listed(uow: FakeUnitOfWork, product_id: int, available: int | None, *, price: int = 1_000) -> None:
     listing = Listing(product_id, f"Sneaker {product_id}", price, "EUR")
-    await handlers.record_product(commands.RecordProduct(listing, T0), uow)
+    await handlers.record_product(commands.RecordProduct(listing, T0), uow, RULES)
     if available is not None:
         await restock(uow, product_id, available, version=1)
 
@@ -218,9 +218,47 @@ async def test_closed_carts_are_not_republished_on_stock_changes() -> None:
 async def test_older_product_details_never_overwrite_newer_ones() -> None:
     uow = FakeUnitOfWork()
     new, old = Listing(1, "New name", 2_000, "EUR"), Listing(1, "Old name", 1_000, "EUR")
-    assert await handlers.record_product(commands.RecordProduct(new, T0), uow)
-    assert not await handlers.record_product(commands.RecordProduct(old, T0 - timedelta(seconds=1)), uow)
+    assert await handlers.record_product(commands.RecordProduct(new, T0), uow, RULES) == []
+    assert await handlers.record_product(commands.RecordProduct(old, T0 - timedelta(seconds=1)), uow, RULES) == []
     assert (await uow.catalog.offers([1]))[1].name == "New name"
+
+
+async def test_a_new_name_or_price_reaches_every_open_cart_holding_the_product() -> None:
+    uow = FakeUnitOfWork()
+    await listed(uow, 1, available=5, price=1_000)
+    await listed(uow, 2, available=5)
+    holding = [await guest_cart(uow) for _ in range(3)]
+    for cart_id, access in holding:
+        await put(uow, cart_id, access, 1, 2)
+    bystander, access = await guest_cart(uow)
+    await put(uow, bystander, access, 2, 1)
+
+    repriced = Listing(1, "Sneaker 1", 1_200, "EUR")
+    views = await handlers.record_product(commands.RecordProduct(repriced, T0 + timedelta(seconds=1)), uow, RULES)
+    assert sorted(v.cart.cart_id for v in views) == sorted(cart_id for cart_id, _ in holding)
+    for cart_id, _ in holding:
+        [line] = uow.on(cart_id)[-1].data["items"]
+        assert (line["unit_price_cents"], line["line_total_cents"]) == (1_200, 2_400)
+        assert uow.on(cart_id)[-1].data["totals"]["subtotal_cents"] == 2_400
+    assert len(uow.on(bystander)) == 2  # created, item added: nothing since
+
+    again = commands.RecordProduct(repriced, T0 + timedelta(seconds=2))  # the same details, announced again
+    assert await handlers.record_product(again, uow, RULES) == []
+
+
+async def test_many_outdated_carts_are_republished_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handlers, "REPUBLISH_BATCH", 2)
+    uow = FakeUnitOfWork()
+    await listed(uow, 1, available=5)
+    carts = [await guest_cart(uow) for _ in range(5)]
+    for cart_id, access in carts:
+        await put(uow, cart_id, access, 1, 1)
+    commits = uow.commits
+    renamed = Listing(1, "Renamed", 1_000, "EUR")
+    views = await handlers.record_product(commands.RecordProduct(renamed, T0 + timedelta(seconds=1)), uow, RULES)
+    assert sorted(v.cart.cart_id for v in views) == sorted(cart_id for cart_id, _ in carts)
+    assert uow.commits - commits == 1 + 3  # the listing, then 2 + 2 + 1 carts
+    assert all(uow.on(cart_id)[-1].data["items"][0]["name"] == "Renamed" for cart_id, _ in carts)
 
 
 async def test_a_confirmed_order_empties_its_owners_cart_once() -> None:

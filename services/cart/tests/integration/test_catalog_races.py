@@ -1,8 +1,9 @@
-"""A stock level and a cart change that race on real Postgres: no cart may keep a wrong ``short`` flag.
+"""Catalog changes and cart writes that race on real Postgres: no cart may keep showing a stale line.
 
 Each test stops one transaction at the point where the race used to bite, lets the other run, then
-lets the first finish. Whatever the interleaving, once both have committed no open cart is shown a
-flag its product's stored level contradicts, and the last publication of the cart says so.
+lets the first finish. Whatever the interleaving, once both have committed no open cart shows a
+name, price or ``short`` flag its product's stored listing and level contradict, and the last
+publication of the cart says so.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 async def sold_out_product(sessions: async_sessionmaker[AsyncSession]) -> int:
     product_id = next(PRODUCT_IDS)
     listing = Listing(product_id, "Hoodie", 4_000, "EUR")
-    await handlers.record_product(commands.RecordProduct(listing, datetime.now(UTC)), SqlUnitOfWork(sessions=sessions))
+    await handlers.record_product(
+        commands.RecordProduct(listing, datetime.now(UTC)), SqlUnitOfWork(sessions=sessions), RULES
+    )
     await restock(sessions, product_id, 0, version=1)
     return product_id
 
@@ -75,9 +78,10 @@ async def guest_cart(sessions: async_sessionmaker[AsyncSession]) -> tuple[str, A
     return made.view.cart.cart_id, Access(cart_token=made.cart_token)
 
 
-async def misflagged(sessions: async_sessionmaker[AsyncSession], product_id: int) -> list[str]:
+async def outdated(sessions: async_sessionmaker[AsyncSession], product_id: int) -> list[str]:
     async with SqlUnitOfWork(sessions=sessions) as uow:
-        return [cart.id for cart in await uow.carts.lock_misflagged(product_id)]
+        carts = await uow.carts.lock_misflagged(product_id, 1000) + await uow.carts.lock_mispriced(product_id, 1000)
+        return [cart.id for cart in carts]
 
 
 def short_flags(view: handlers.CartView) -> list[bool]:
@@ -101,7 +105,7 @@ async def test_a_level_stored_while_a_put_is_uncommitted_still_corrects_its_line
     assert short_flags(await put) == [True]  # true when it committed: nothing was available
     [republished] = await restocked
     assert republished.cart.cart_id == cart_id and short_flags(republished) == [False]
-    assert await misflagged(sessions, product_id) == []
+    assert await outdated(sessions, product_id) == []
 
 
 async def test_a_put_that_starts_while_a_level_is_uncommitted_sees_the_new_level(
@@ -123,7 +127,7 @@ async def test_a_put_that_starts_while_a_level_is_uncommitted_sees_the_new_level
 
     assert short_flags(await put) == [False]
     assert await restocked == []  # the put already showed the new level: nothing to correct
-    assert await misflagged(sessions, product_id) == []
+    assert await outdated(sessions, product_id) == []
 
 
 async def test_a_redelivered_level_finishes_a_republish_a_crash_cut_short(
@@ -135,8 +139,30 @@ async def test_a_redelivered_level_finishes_a_republish_a_crash_cut_short(
     async with SqlUnitOfWork(sessions=sessions) as uow:  # the first transaction only: then the crash
         assert await uow.catalog.record_stock(StockLevel(product_id, 5, "in_stock", 2))
         await uow.commit()
-    assert await misflagged(sessions, product_id) == [cart_id]
+    assert await outdated(sessions, product_id) == [cart_id]
 
     [republished] = await restock(sessions, product_id, 5, version=2)  # the redelivery
     assert short_flags(republished) == [False]
-    assert await misflagged(sessions, product_id) == []
+    assert await outdated(sessions, product_id) == []
+
+
+async def test_a_price_stored_while_a_put_is_uncommitted_still_reaches_its_cart(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    product_id = await sold_out_product(sessions)
+    cart_id, access = await guest_cart(sessions)
+    put_uow = PausedUnitOfWork(sessions, "carts", "save")  # the line is written at the old price
+    put = asyncio.create_task(handlers.set_item(commands.SetItem(cart_id, product_id, 1, access), put_uow, RULES))
+    await put_uow.reached.wait()
+
+    repriced = commands.RecordProduct(Listing(product_id, "Hoodie", 3_500, "EUR"), datetime.now(UTC))
+    recorded = asyncio.create_task(handlers.record_product(repriced, SqlUnitOfWork(sessions=sessions), RULES))
+    await asyncio.sleep(SETTLE)
+    assert not recorded.done(), "the listing must wait for the transaction that read the old one"
+    put_uow.go.set()
+
+    assert [line.unit_price_cents for line in (await put).cart.lines] == [4_000]
+    [republished] = await recorded
+    assert republished.cart.cart_id == cart_id
+    assert [line.unit_price_cents for line in republished.cart.lines] == [3_500]
+    assert await outdated(sessions, product_id) == []
