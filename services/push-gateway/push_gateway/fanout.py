@@ -8,6 +8,7 @@ transport buffer would pass its bound is closed with 3008 instead of slowing any
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -16,8 +17,11 @@ if TYPE_CHECKING:
 
 
 class Fanout:
-    def __init__(self, schedule: Callable[[Callable[[], None]], object]) -> None:
+    def __init__(
+        self, schedule: Callable[[Callable[[], None]], object], observe_flush: Callable[[float], object] | None = None
+    ) -> None:
         self._schedule = schedule
+        self._observe_flush = observe_flush  # seconds one flush took (the writes to every dirty client)
         self._dirty: list[Session] = []
         self._scheduled = False
         self.deliveries = 0
@@ -53,5 +57,8 @@ class Fanout:
     def flush(self) -> None:
         self._scheduled = False
         dirty, self._dirty = self._dirty, []
+        started = time.perf_counter()
         for session in dirty:
             session.flush()
+        if self._observe_flush is not None:
+            self._observe_flush(time.perf_counter() - started)

@@ -47,7 +47,13 @@ class Metrics:
         )
         self.fanout_seconds = Histogram(
             "flashline_gateway_fanout_seconds",
-            "CPU time of one publication's fan-out",
+            "Time to queue one publication for its local subscribers (the writes: flush_seconds)",
+            buckets=FANOUT_BUCKETS,
+            registry=r,
+        )
+        self.flush_seconds = Histogram(
+            "flashline_gateway_flush_seconds",
+            "Time to write one loop turn's queued pushes to every client that has some: receive -> last write",
             buckets=FANOUT_BUCKETS,
             registry=r,
         )

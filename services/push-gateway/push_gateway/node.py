@@ -74,7 +74,7 @@ class Node:
         self.clock = clock
         self.hub = Hub()
         self.history = HistoryStore(max_channels=max_channels)
-        self.fanout = Fanout(schedule)
+        self.fanout = Fanout(schedule, self.metrics.flush_seconds.observe)
         self.conflator = Conflator(call_later, self._release_conflated)
         self.presence_board = PresenceBoard(node_id, expire_after=presence_expire_after)
         self._presence_cache: dict[str, tuple[float, tuple[int, int]]] = {}

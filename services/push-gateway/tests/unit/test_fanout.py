@@ -94,3 +94,14 @@ def test_publications_on_channels_without_local_subscribers_are_still_recorded(h
 def test_unknown_namespace_publications_are_ignored(harness):
     harness.publish("mystery:1", 1, {})
     assert harness.node.history.get("mystery:1") is None
+
+
+def test_the_writes_of_a_flush_are_timed_apart_from_the_queueing(harness):
+    _subscribers(harness, "stock:1", 3)
+    histogram = harness.node.metrics.flush_seconds
+    before = histogram.collect()[0].samples
+    flushes_before = next(s.value for s in before if s.name.endswith("_count"))
+    harness.publish("stock:1", 1, {"available": 3})
+    after = histogram.collect()[0].samples
+    assert next(s.value for s in after if s.name.endswith("_count")) == flushes_before + 1
+    assert next(s.value for s in after if s.name.endswith("_sum")) > 0
