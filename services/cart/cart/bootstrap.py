@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cart.domain.model import CartRules
-from cart.entrypoints import consumers
+from cart.entrypoints import background, consumers
 from cart.entrypoints.api import carts, errors
 from cart.service_layer.unit_of_work import SqlUnitOfWork
 from cart.settings import CartSettings
@@ -39,11 +41,21 @@ def build_app(settings: CartSettings) -> FastAPI:
             max_transactions=settings.db_pool_size,
         )
 
+    async def start_sweeper(_: FastAPI) -> Callable[[], Awaitable[None]]:
+        sweeper = background.IdleGuestCartSweeper(
+            unit_of_work,
+            ttl=timedelta(days=settings.guest_cart_ttl_days),
+            interval=settings.guest_sweep_interval_seconds,
+            batch_size=settings.guest_sweep_batch_size,
+        )
+        return background.start_in_background(sweeper)
+
     app = create_service_app(
         settings,
         title="Flashline cart",
         routers=[carts.router],
         subscribe=subscribe,
+        on_startup=[start_sweeper],
         state={"unit_of_work": unit_of_work, "rules": rules},
     )
     errors.install(app)

@@ -18,3 +18,8 @@ class CartSettings(ServiceSettings):
     max_quantity_per_line: int = Field(99, ge=1, le=1_000_000)
     # Carts total in one currency; products priced in another cannot be added (409).
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    # A guest cart nothing has changed for this long is deleted (only its browser's token reaches it,
+    # so nobody else ever would); the sweeper looks every interval and deletes a batch per transaction.
+    guest_cart_ttl_days: float = Field(30.0, gt=0)
+    guest_sweep_interval_seconds: float = Field(300.0, gt=0)
+    guest_sweep_batch_size: int = Field(500, ge=1, le=10_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
@@ -26,6 +26,7 @@ class Store:
     listings: dict[int, tuple[Listing, datetime]] = field(default_factory=dict)
     levels: dict[int, StockLevel] = field(default_factory=dict)
     epochs: dict[str, str] = field(default_factory=dict)
+    changed_at: dict[str, datetime] = field(default_factory=dict)  # carts.updated_at
 
     def snapshot(self) -> Store:
         return copy.deepcopy(self)
@@ -42,6 +43,7 @@ class FakeCartRepository:
         if cart.owner_id is not None and self._open_of(cart.owner_id) is not None:
             return False
         self._store.carts[cart.id] = Cart(cart.id, cart.owner_id, cart.token_hash, cart.status, version=0)
+        self._store.changed_at[cart.id] = datetime.now(UTC)
         return True
 
     async def get(self, cart_id: str, *, for_update: bool = False) -> Cart | None:
@@ -69,6 +71,20 @@ class FakeCartRepository:
             lambda cart, shown: listing is not None and shown[1:] != (listing.name, listing.price_cents),
         )
 
+    async def delete_idle_guest_carts(self, idle_since: datetime, limit: int) -> list[str]:
+        idle = sorted(
+            (at, cart_id)
+            for cart_id, at in self._store.changed_at.items()
+            if self._store.carts[cart_id].owner_id is None and at < idle_since
+        )
+        ids = [cart_id for _, cart_id in idle[:limit]]
+        for cart_id in ids:
+            del self._store.carts[cart_id], self._store.changed_at[cart_id]
+            self._store.epochs.pop(cart_id, None)
+            for key in [key for key in self._store.shown if key[0] == cart_id]:
+                del self._store.shown[key]
+        return ids
+
     def _lock_open(
         self, product_id: int, limit: int, outdated: Callable[[Cart, tuple[bool, str, int]], bool]
     ) -> list[Cart]:
@@ -81,6 +97,7 @@ class FakeCartRepository:
 
     async def save(self, cart: Cart, shown: PricedCart) -> None:
         stored = self._store.carts[cart.id]
+        self._store.changed_at[cart.id] = datetime.now(UTC)
         for product_id in set(stored.lines) - set(cart.lines):
             del self._store.shown[(cart.id, product_id)]
         lines = {line.product_id: line for line in shown.lines}

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cart.adapters.tables import cart_items, carts, products, stock_levels
 from cart.domain.model import Cart, Listing, Offer, PricedCart, StockLevel
-from flashline_contracts.channels import CART
+from flashline_contracts.channels import CART, cart_channel
 from flashline_messaging.schema import channel_streams
 
 
@@ -42,6 +42,11 @@ class CartRepository(Protocol):
 
     async def save(self, cart: Cart, shown: PricedCart) -> None:
         """Write a cart read for update, with the short flags of ``shown`` (what its tabs now see)."""
+
+    async def delete_idle_guest_carts(self, idle_since: datetime, limit: int) -> list[str]:
+        """Delete up to ``limit`` guest carts (open or closed) unchanged since ``idle_since``, oldest
+        first, with their lines and their channel's stream position; returns their ids (in no
+        particular order). A cart a writer holds is skipped: it is not idle."""
 
 
 class CatalogRepository(Protocol):
@@ -139,6 +144,21 @@ class SqlCartRepository:
             ),
         )
         return await self._lock_open(stale, limit)
+
+    async def delete_idle_guest_carts(self, idle_since: datetime, limit: int) -> list[str]:
+        idle = (
+            sa.select(carts.c.id)
+            .where(carts.c.owner_id.is_(None), carts.c.updated_at < idle_since)
+            .order_by(carts.c.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        deleted = await self._session.execute(sa.delete(carts).where(carts.c.id.in_(idle)).returning(carts.c.id))
+        ids = list(deleted.scalars())  # their lines go with them (ON DELETE CASCADE)
+        if ids:
+            channels = [cart_channel(cart_id) for cart_id in ids]
+            await self._session.execute(sa.delete(channel_streams).where(channel_streams.c.channel.in_(channels)))
+        return ids
 
     async def _lock_open(self, cart_ids: sa.Select[Any], limit: int) -> list[Cart]:
         """Lock the first ``limit`` open carts (by id) among ``cart_ids``."""

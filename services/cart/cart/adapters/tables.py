@@ -47,6 +47,8 @@ carts = sa.Table(
         unique=True,
         postgresql_where=sa.text("status = 'open' AND owner_id IS NOT NULL"),
     ),
+    # The guest-cart sweeper's scan: guest carts, least recently changed first.
+    sa.Index("carts_guest_updated_at", "updated_at", postgresql_where=sa.text("owner_id IS NULL")),
 )
 
 cart_items = sa.Table(

@@ -48,6 +48,14 @@ class RecordStock:
 
 
 @dataclass(frozen=True, slots=True)
+class ForgetIdleGuestCarts:
+    """Delete at most ``batch`` guest carts that nothing has changed since ``idle_since``."""
+
+    idle_since: datetime
+    batch: int
+
+
+@dataclass(frozen=True, slots=True)
 class EmptyOrderedCart:
     """An order placed from ``cart_id`` by ``user_id`` was confirmed."""
 

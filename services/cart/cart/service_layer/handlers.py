@@ -100,6 +100,20 @@ async def empty_ordered_cart(cmd: commands.EmptyOrderedCart, uow: UnitOfWork, ru
         return (await _publish(uow, [cart], rules, None))[0]
 
 
+async def forget_idle_guest_carts(cmd: commands.ForgetIdleGuestCarts, uow: UnitOfWork) -> list[str]:
+    """Delete guest carts idle since ``cmd.idle_since`` (a batch); returns their ids.
+
+    Only the browser that made a guest cart holds its token, so one left alone that long is
+    abandoned and nothing else would ever remove it. A tab that still shows it gets ``403 cart not
+    accessible`` on its next request, as for any cart id it cannot reach. Users' carts stay: a user
+    has one, found again at sign-in.
+    """
+    async with uow:
+        ids = await uow.carts.delete_idle_guest_carts(cmd.idle_since, cmd.batch)
+        await uow.commit()
+    return ids
+
+
 async def _open_cart_id(uow: UnitOfWork, user_id: str) -> str:
     existing = await uow.carts.open_cart_of(user_id)
     if existing is not None:

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from cart.adapters.repository import CartRepository, CatalogRepository, SqlCartRepository, SqlCatalogRepository
+from cart.adapters.tables import carts as carts_table
 from cart.domain.model import Cart, Listing, Offer, StockLevel, price
 
 from ..fakes import FakeCartRepository, FakeCatalogRepository, Store
@@ -24,6 +26,17 @@ T0 = datetime(2030, 1, 1, tzinfo=UTC)
 class Repos:
     carts: CartRepository
     catalog: CatalogRepository
+    fake_store: Store | None = None  # the fakes' state, or
+    session: AsyncSession | None = None  # the SQL adapters' transaction
+
+    async def backdate(self, cart_id: str, idle: timedelta) -> None:
+        """Make ``cart_id`` look unchanged for ``idle`` (test setup: no port changes the clock)."""
+        if self.fake_store is not None:
+            self.fake_store.changed_at[cart_id] = datetime.now(UTC) - idle
+        else:
+            assert self.session is not None
+            stmt = sa.update(carts_table).where(carts_table.c.id == cart_id).values(updated_at=sa.func.now() - idle)
+            await self.session.execute(stmt)
 
     async def list_products(self, *product_ids: int, available: int | None = None) -> None:
         for product_id in product_ids:
@@ -55,10 +68,10 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def repos(request: pytest.FixtureRequest, engine: AsyncEngine) -> AsyncIterator[Repos]:
     if request.param == "fake":
         store = Store()
-        yield Repos(FakeCartRepository(store), FakeCatalogRepository(store))
+        yield Repos(FakeCartRepository(store), FakeCatalogRepository(store), fake_store=store)
         return
     async with AsyncSession(engine) as session:
-        yield Repos(SqlCartRepository(session), SqlCatalogRepository(session))
+        yield Repos(SqlCartRepository(session), SqlCatalogRepository(session), session=session)
         await session.rollback()
 
 
@@ -187,3 +200,31 @@ async def test_listings_and_stock_levels_only_move_forward(repos: Repos) -> None
     assert await repos.catalog.offers([1, 2]) == {1: Offer(1, "Renamed", 150, "EUR", 7)}
     await repos.list_products(2)
     assert (await repos.catalog.offers([2]))[2].available == 1
+
+
+async def test_idle_guest_carts_are_deleted_oldest_first_and_users_carts_stay(repos: Repos) -> None:
+    await repos.list_products(1, available=5)
+    guests = []
+    for days in (40, 35, 31, 2):
+        cart = Cart.for_guest()[0]
+        await repos.carts.add(cart)
+        await repos.store(cart, {1: 1})
+        await repos.backdate(cart.id, timedelta(days=days))
+        guests.append(cart.id)
+    closed = Cart.for_guest()[0]  # merged into a user's cart long ago
+    await repos.carts.add(closed)
+    closed.status = "closed"
+    await repos.store(closed, {})
+    await repos.backdate(closed.id, timedelta(days=90))
+    user_cart = Cart.for_user("alice")
+    await repos.carts.add(user_cart)
+    await repos.backdate(user_cart.id, timedelta(days=400))
+
+    idle_since = datetime.now(UTC) - timedelta(days=30)
+    assert set(await repos.carts.delete_idle_guest_carts(idle_since, 2)) == {closed.id, guests[0]}  # oldest
+    assert set(await repos.carts.delete_idle_guest_carts(idle_since, 10)) == set(guests[1:3])
+    assert await repos.carts.delete_idle_guest_carts(idle_since, 10) == []
+    assert [await repos.carts.get(cart_id) for cart_id in guests[:3]] == [None, None, None]
+    kept = await repos.carts.get(guests[3])
+    assert kept is not None and kept.lines == {1: 1}
+    assert await repos.carts.get(user_cart.id) is not None
