@@ -142,7 +142,7 @@ async def _republish(
     while True:
         async with uow:
             carts = await lock_outdated()
-            # a cart this run already republished is outdated again by a newer change: that change's own run
+            # one this run already republished is outdated again by a newer change, whose own run redoes it
             fresh = [cart for cart in carts if cart.id not in done]
             if not fresh:
                 return views
