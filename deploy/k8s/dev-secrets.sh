@@ -16,7 +16,8 @@
 #   push-gateway-rabbitmq-credentials, push-gateway-runtime (amqp-url, admin-api-key)
 #   flashline-internal-api-key  internal-api-key               the gateway's key for the services'
 #                                                              GET /internal/channels/{channel}
-#   dev-identity-signing-key    signing-key.pem, kid           dev identity provider (mint user tokens)
+#   dev-identity-signing-key    signing-key.pem, kid           dev identity provider (mint user tokens):
+#                                                              RSA (RS256), as identity providers sign
 #   ConfigMap flashline-trusted-keys  trusted-keys.json        public keys every pod trusts, with the
 #                                                              namespaces each issuer may grant
 # for <svc> in catalog, orders, cart.
@@ -76,11 +77,13 @@ password() {  # SECRET KEY: reuse or make a URL-safe random password
   printf '%s' "$value"
 }
 
-signing_key() {  # SHORT: writes $work/SHORT.pem (reused or new Ed25519) and $work/SHORT.kid
+signing_key() {  # SHORT: writes $work/SHORT.pem (reused, or new: RSA for identity, else Ed25519) and $work/SHORT.kid
   local short="$1" secret="${1}-signing-key"
   [ "$short" = identity ] && secret="dev-identity-signing-key"
   existing "$secret" signing-key.pem > "$work/$short.pem"
-  if [ ! -s "$work/$short.pem" ]; then
+  if [ ! -s "$work/$short.pem" ] && [ "$short" = identity ]; then
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/$short.pem" 2>/dev/null
+  elif [ ! -s "$work/$short.pem" ]; then
     openssl genpkey -algorithm ed25519 -out "$work/$short.pem" 2>/dev/null
   fi
   local kid
@@ -108,6 +111,16 @@ secret() {
   done
 }
 
+key_alg() {  # FILE: the JWS algorithm of a private key (a reused key keeps its type)
+  local text
+  text="$(openssl pkey -in "$1" -noout -text 2>/dev/null | head -3)"
+  case "$text" in
+    *ED25519*) printf 'EdDSA' ;;
+    *prime256v1*) printf 'ES256' ;;
+    *) printf 'RS256' ;;
+  esac
+}
+
 json_string() { awk 'BEGIN { ORS = "" } { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print (NR > 1 ? "\\n" : "") $0 } END { print "\\n" }' "$1"; }
 
 trusted_keys_json() {
@@ -119,8 +132,8 @@ trusted_keys_json() {
     for ns in ${GRANTS[$short]}; do list="${list:+$list, }\"$ns\""; done
     $first || printf ','
     first=false
-    printf '\n  {"kid": "%s", "iss": "flashline-%s", "alg": "EdDSA", "public_key_pem": "%s", "namespaces": [%s]}' \
-      "$(cat "$work/$short.kid")" "$short" "$(json_string "$work/$short.pub")" "$list"
+    printf '\n  {"kid": "%s", "iss": "flashline-%s", "alg": "%s", "public_key_pem": "%s", "namespaces": [%s]}' \
+      "$(cat "$work/$short.kid")" "$short" "$(key_alg "$work/$short.pem")" "$(json_string "$work/$short.pub")" "$list"
   done
   printf '\n]}\n'
 }

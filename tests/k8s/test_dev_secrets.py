@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from flashline_auth import KeySet
+
 
 def _load_module(name: str, path: Path):
     """Import a helper beside this file (works with any pytest import mode)."""
@@ -118,7 +120,8 @@ def test_dev_secrets_trusted_keys_match_the_signing_keys():
             cryptography.Encoding.PEM, cryptography.PublicFormat.SubjectPublicKeyInfo
         )
         assert by_kid[kid]["public_key_pem"] == public.decode()
-        assert by_kid[kid]["alg"] == "EdDSA"
+        assert by_kid[kid]["alg"] == ("RS256" if kid.startswith("dev-identity") else "EdDSA")
+    KeySet.from_json(key_set)  # what every pod loads: each key matches its algorithm
     grants = {k["iss"]: k["namespaces"] for k in key_set["keys"]}
     assert grants == {
         "flashline-identity": [],
