@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from cart.domain import commands
-from cart.domain.errors import ProductNotFound
+from cart.domain.errors import CartNotAccessible, ProductNotFound
 from cart.domain.events import CartChanged
 from cart.domain.model import Access, Cart, CartRules, price
 from cart.service_layer import views
@@ -65,6 +65,8 @@ async def merge_guest_cart(cmd: commands.MergeGuestCart, uow: UnitOfWork, rules:
         guest = await views.accessible_cart(uow, cmd.guest_cart_id, Access(cart_token=cmd.cart_token))
         mine_id = await _open_cart_id(uow, cmd.user_id)
         locked = await uow.carts.lock([guest.id, mine_id])
+        if guest.id not in locked:  # swept as idle between the read and the lock
+            raise CartNotAccessible()
         guest, mine = locked[guest.id], locked[mine_id]
         mine.absorb(guest, await uow.catalog.offers(list(guest.lines)), rules)
         published = await _publish(uow, [guest, mine], rules, cmd.client_id)

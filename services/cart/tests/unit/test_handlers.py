@@ -273,3 +273,19 @@ async def test_a_confirmed_order_empties_its_owners_cart_once() -> None:
     assert await handlers.empty_ordered_cart(commands.EmptyOrderedCart(cart_id, "alice"), uow, RULES) is None
     assert await handlers.empty_ordered_cart(commands.EmptyOrderedCart("gone", "alice"), uow, RULES) is None
     assert len(uow.on(cart_id)) == 3
+
+
+async def test_a_guest_cart_swept_while_it_is_merged_is_not_accessible(monkeypatch: pytest.MonkeyPatch) -> None:
+    uow = FakeUnitOfWork()
+    await listed(uow, 1, available=5)
+    guest_id, access = await guest_cart(uow)
+    await put(uow, guest_id, access, 1, 1)
+    lock = uow.carts.lock
+
+    async def swept_first(cart_ids: list[str]) -> dict[str, object]:
+        await uow.carts.delete_idle_guest_carts(datetime.now(UTC) + timedelta(days=1), 10)
+        return await lock(cart_ids)
+
+    monkeypatch.setattr(uow.carts, "lock", swept_first)
+    with pytest.raises(CartNotAccessible):
+        await handlers.merge_guest_cart(commands.MergeGuestCart(guest_id, "alice", access.cart_token), uow, RULES)
