@@ -50,6 +50,13 @@ class PausedUnitOfWork(SqlUnitOfWork):
         setattr(repository, self._target[1], paused)
 
 
+async def waits_then_release(blocked: asyncio.Task[Any], paused: PausedUnitOfWork, why: str) -> None:
+    """Check that ``blocked`` is still waiting on ``paused``'s transaction, then let that one finish."""
+    await asyncio.sleep(SETTLE)
+    assert not blocked.done(), why
+    paused.go.set()
+
+
 @pytest.fixture(scope="module")
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
@@ -98,9 +105,7 @@ async def test_a_level_stored_while_a_put_is_uncommitted_still_corrects_its_line
     await put_uow.reached.wait()
 
     restocked = asyncio.create_task(restock(sessions, product_id, 5, version=2))
-    await asyncio.sleep(SETTLE)
-    assert not restocked.done(), "the level must wait for the transaction that read the old one"
-    put_uow.go.set()
+    await waits_then_release(restocked, put_uow, "the level must wait for the transaction that read the old one")
 
     assert short_flags(await put) == [True]  # true when it committed: nothing was available
     [republished] = await restocked
@@ -121,9 +126,7 @@ async def test_a_put_that_starts_while_a_level_is_uncommitted_sees_the_new_level
     put = asyncio.create_task(
         handlers.set_item(commands.SetItem(cart_id, product_id, 2, access), SqlUnitOfWork(sessions=sessions), RULES)
     )
-    await asyncio.sleep(SETTLE)
-    assert not put.done(), "the put must wait for the level being stored"
-    stock_uow.go.set()
+    await waits_then_release(put, stock_uow, "the put must wait for the level being stored")
 
     assert short_flags(await put) == [False]
     assert await restocked == []  # the put already showed the new level: nothing to correct
@@ -157,9 +160,7 @@ async def test_a_price_stored_while_a_put_is_uncommitted_still_reaches_its_cart(
 
     repriced = commands.RecordProduct(Listing(product_id, "Hoodie", 3_500, "EUR"), datetime.now(UTC))
     recorded = asyncio.create_task(handlers.record_product(repriced, SqlUnitOfWork(sessions=sessions), RULES))
-    await asyncio.sleep(SETTLE)
-    assert not recorded.done(), "the listing must wait for the transaction that read the old one"
-    put_uow.go.set()
+    await waits_then_release(recorded, put_uow, "the listing must wait for the transaction that read the old one")
 
     assert [line.unit_price_cents for line in (await put).cart.lines] == [4_000]
     [republished] = await recorded
