@@ -221,6 +221,30 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
+class Pause:
+    """A point where a race test holds a transaction open (its locks taken, nothing committed).
+
+    The transaction awaits ``hold()``: the first time it stops there, sets ``reached`` and waits
+    until the test lets it go. Later calls pass straight through.
+    """
+
+    SETTLE = 0.3  # long enough for an unblocked transaction to finish; the checks hold for any value
+
+    def __init__(self) -> None:
+        self.reached, self._go = asyncio.Event(), asyncio.Event()
+
+    async def hold(self) -> None:
+        if not self.reached.is_set():
+            self.reached.set()
+            await self._go.wait()
+
+    async def waits_then_release(self, blocked: asyncio.Task[Any], why: str) -> None:
+        """Check that ``blocked`` still waits on the held transaction, then let that one finish."""
+        await asyncio.sleep(self.SETTLE)
+        assert not blocked.done(), why
+        self._go.set()
+
+
 async def consuming(client: Any) -> None:
     """Wait until an app started with ``app_client`` has bound its consumer queue.
 

@@ -75,6 +75,9 @@ class FakeOrderRepository:
         found = self._store.orders.get(order_id)
         return None if found is None else _copy(found)
 
+    async def get_many(self, order_ids: Iterable[int], *, for_update: bool = False) -> list[Order]:
+        return [_copy(self._store.orders[i]) for i in sorted(set(order_ids)) if i in self._store.orders]
+
     async def save(self, order: Order) -> None:
         self._store.orders[order.id] = _copy(order)
 

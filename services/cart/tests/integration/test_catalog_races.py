@@ -21,10 +21,10 @@ from cart.domain import commands
 from cart.domain.model import Access, CartRules, Listing, StockLevel
 from cart.service_layer import handlers
 from cart.service_layer.unit_of_work import SqlUnitOfWork
+from flashline_service.testing import Pause
 
 RULES = CartRules(max_quantity_per_line=10, currency="EUR")
 PRODUCT_IDS = itertools.count(1)
-SETTLE = 0.3  # long enough for an unblocked transaction to finish; the checks hold for any value
 
 
 class PausedUnitOfWork(SqlUnitOfWork):
@@ -32,7 +32,7 @@ class PausedUnitOfWork(SqlUnitOfWork):
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], repository: str, method: str) -> None:
         super().__init__(sessions=sessions)
-        self.reached, self.go = asyncio.Event(), asyncio.Event()
+        self.pause = Pause()
         self._target = (repository, method)
 
     def _bind(self, session: AsyncSession) -> None:
@@ -42,19 +42,10 @@ class PausedUnitOfWork(SqlUnitOfWork):
 
         async def paused(*args: Any, **kwargs: Any) -> Any:
             result = await original(*args, **kwargs)
-            if not self.reached.is_set():
-                self.reached.set()
-                await self.go.wait()
+            await self.pause.hold()
             return result
 
         setattr(repository, self._target[1], paused)
-
-
-async def waits_then_release(blocked: asyncio.Task[Any], paused: PausedUnitOfWork, why: str) -> None:
-    """Check that ``blocked`` is still waiting on ``paused``'s transaction, then let that one finish."""
-    await asyncio.sleep(SETTLE)
-    assert not blocked.done(), why
-    paused.go.set()
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +93,10 @@ async def test_a_level_stored_while_a_put_is_uncommitted_still_corrects_its_line
     cart_id, access = await guest_cart(sessions)
     put_uow = PausedUnitOfWork(sessions, "carts", "save")  # the line is written short, not yet committed
     put = asyncio.create_task(handlers.set_item(commands.SetItem(cart_id, product_id, 2, access), put_uow, RULES))
-    await put_uow.reached.wait()
+    await put_uow.pause.reached.wait()
 
     restocked = asyncio.create_task(restock(sessions, product_id, 5, version=2))
-    await waits_then_release(restocked, put_uow, "the level must wait for the transaction that read the old one")
+    await put_uow.pause.waits_then_release(restocked, "the level must wait for the transaction that read the old one")
 
     assert short_flags(await put) == [True]  # true when it committed: nothing was available
     [republished] = await restocked
@@ -121,12 +112,12 @@ async def test_a_put_that_starts_while_a_level_is_uncommitted_sees_the_new_level
     stock_uow = PausedUnitOfWork(sessions, "catalog", "record_stock")  # stored, not yet committed
     level = StockLevel(product_id, 5, "in_stock", 2)
     restocked = asyncio.create_task(handlers.record_stock(commands.RecordStock(level), stock_uow, RULES))
-    await stock_uow.reached.wait()
+    await stock_uow.pause.reached.wait()
 
     put = asyncio.create_task(
         handlers.set_item(commands.SetItem(cart_id, product_id, 2, access), SqlUnitOfWork(sessions=sessions), RULES)
     )
-    await waits_then_release(put, stock_uow, "the put must wait for the level being stored")
+    await stock_uow.pause.waits_then_release(put, "the put must wait for the level being stored")
 
     assert short_flags(await put) == [False]
     assert await restocked == []  # the put already showed the new level: nothing to correct
@@ -156,11 +147,11 @@ async def test_a_price_stored_while_a_put_is_uncommitted_still_reaches_its_cart(
     cart_id, access = await guest_cart(sessions)
     put_uow = PausedUnitOfWork(sessions, "carts", "save")  # the line is written at the old price
     put = asyncio.create_task(handlers.set_item(commands.SetItem(cart_id, product_id, 1, access), put_uow, RULES))
-    await put_uow.reached.wait()
+    await put_uow.pause.reached.wait()
 
     repriced = commands.RecordProduct(Listing(product_id, "Hoodie", 3_500, "EUR"), datetime.now(UTC))
     recorded = asyncio.create_task(handlers.record_product(repriced, SqlUnitOfWork(sessions=sessions), RULES))
-    await waits_then_release(recorded, put_uow, "the listing must wait for the transaction that read the old one")
+    await put_uow.pause.waits_then_release(recorded, "the listing must wait for the transaction that read the old one")
 
     assert [line.unit_price_cents for line in (await put).cart.lines] == [4_000]
     [republished] = await recorded

@@ -1,7 +1,8 @@
 """Repositories: the ports the service layer uses, and their SQL adapters (Core, no ORM objects).
 
-Writers of one order serialize on its row lock (``get(..., for_update=True)``), taken before
-anything is written to the outbox, so versions and channel offsets advance one at a time.
+Writers of one order serialize on its row lock (``get``/``get_many`` with ``for_update=True``),
+taken before anything is written to the outbox, so versions and channel offsets advance one at
+a time.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +40,9 @@ class OrderRepository(Protocol):
         """Store a new order with its lines and history."""
 
     async def get(self, order_id: int, *, for_update: bool = False) -> Order | None: ...
+
+    async def get_many(self, order_ids: Iterable[int], *, for_update: bool = False) -> list[Order]:
+        """Those of ``order_ids`` that exist, by ascending id; ``for_update`` locks them in that order."""
 
     async def save(self, order: Order) -> None:
         """Write the state of an order read ``for_update`` and its new history entries."""
@@ -131,6 +135,13 @@ def _order_of(row: Any) -> Order:
 _NEXT_ID = sa.select(order_ids.next_value())
 _GET = sa.select(*_ORDER, *_LINES, *_HISTORY).where(orders.c.id == sa.bindparam("order_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
+# ``= ANY(array)``, not an expanding IN: one statement text for any number of ids.
+_GET_MANY = (
+    sa.select(*_ORDER, *_LINES, *_HISTORY)
+    .where(orders.c.id == sa.any_(sa.bindparam("order_ids", type_=ARRAY(sa.BigInteger))))
+    .order_by(orders.c.id)
+)
+_GET_MANY_FOR_UPDATE = _GET_MANY.with_for_update()
 
 
 class SqlOrderRepository:
@@ -147,6 +158,11 @@ class SqlOrderRepository:
         query = _GET_FOR_UPDATE if for_update else _GET
         row = (await self._session.execute(query, {"order_id": order_id})).one_or_none()
         return _order_of(row) if row is not None else None
+
+    async def get_many(self, order_ids: Iterable[int], *, for_update: bool = False) -> list[Order]:
+        query = _GET_MANY_FOR_UPDATE if for_update else _GET_MANY
+        rows = await self._session.execute(query, {"order_ids": list(order_ids)})
+        return [_order_of(row) for row in rows]
 
     async def save(self, order: Order) -> None:
         await self._session.execute(_SAVE_ORDER, {**_row(order), **_history(order)})

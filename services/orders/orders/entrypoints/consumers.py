@@ -4,7 +4,7 @@ The inbox claim and the handler's unit of work share one transaction, so a redel
 no second effect and a crash between them loses nothing. Events that no longer apply (a
 reservation for a cancelled order, a second decision) are ignored by the status machine. The
 catalog's decisions arrive in bursts during a sale: those waiting together share one
-transaction (group commit).
+transaction (group commit) and one unit of work.
 """
 
 from __future__ import annotations
@@ -56,22 +56,22 @@ def register(
         await handlers.record_product(cmd, unit_of_work(session))
 
     async def on_reserved(batch: Sequence[tuple[StockReserved, EventEnvelope]], session: AsyncSession) -> None:
-        for event, _ in batch:
-            try:
-                cmd = commands.ConfirmOrder(event.order_id, payment_window)
-                await handlers.confirm_order(cmd, unit_of_work(session))
-            except OrderNotFound as exc:  # fails the batch; retried alone, it is dead-lettered alone
-                raise PermanentError(exc.detail) from exc
+        cmds = [commands.ConfirmOrder(event.order_id, payment_window) for event, _ in batch]
+        try:
+            await handlers.confirm_orders(cmds, unit_of_work(session))
+        except OrderNotFound as exc:  # fails the batch; retried alone, it is dead-lettered alone
+            raise PermanentError(exc.detail) from exc
 
     async def on_rejected(batch: Sequence[tuple[StockRejected, EventEnvelope]], session: AsyncSession) -> None:
-        for event, _ in batch:
-            try:
-                await handlers.reject_order(commands.RejectOrder(event.order_id, event.reason), unit_of_work(session))
-            except OrderNotFound as exc:
-                raise PermanentError(exc.detail) from exc
+        cmds = [commands.RejectOrder(event.order_id, event.reason) for event, _ in batch]
+        try:
+            await handlers.reject_orders(cmds, unit_of_work(session))
+        except OrderNotFound as exc:
+            raise PermanentError(exc.detail) from exc
 
     bus.subscribe(ProductChanged, idempotent(sessions, f"{consumer}.catalog-read-model", on_product, slots=slots))
-    # Decisions on different orders touch different rows: several small batches at once.
+    # Several small batches at once: those sharing rows (an order, a user's or tenant's channel)
+    # lock them in one global order (see handlers.confirm_orders), so they queue, never deadlock.
     workers = max(1, max_transactions // 2)
     confirm = GroupCommit(sessions, f"{consumer}.saga", on_reserved, max_batch=8, workers=workers, slots=slots)
     reject = GroupCommit(sessions, f"{consumer}.saga", on_rejected, max_batch=8, workers=workers, slots=slots)

@@ -1,13 +1,16 @@
 """Use cases: plain async functions ``handler(cmd, uow)``; entrypoints build the commands.
 
-Every transition is one unit of work: the order row is locked, changed, its history appended,
-and the resulting events and publications written to the outbox, then committed together.
+Every transition is one unit of work (a batch of the catalog's decisions shares one): the order
+row is locked, changed, its history appended, and the resulting events and publications written
+to the outbox, then committed together.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from flashline_contracts.channels import order_channel
 from flashline_contracts.publications import StreamPosition
@@ -18,6 +21,7 @@ from orders.domain.values import Actor, Status
 from orders.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger("orders.handlers")
+Decision = TypeVar("Decision", commands.ConfirmOrder, commands.RejectOrder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,33 +67,29 @@ async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork) -> Placed:
 
 
 async def confirm_order(cmd: commands.ConfirmOrder, uow: UnitOfWork) -> Order | None:
-    """The stock is reserved; None when the order moved on already (duplicate or late event).
+    """The stock is reserved; None when the order moved on already (duplicate or late event)."""
+    confirmed = await confirm_orders([cmd], uow)
+    return confirmed[0] if confirmed else None
+
+
+async def confirm_orders(cmds: Sequence[commands.ConfirmOrder], uow: UnitOfWork) -> list[Order]:
+    """A batch of reservations in one commit (locks: see ``_decide``); returns the orders confirmed.
 
     A reservation that arrives after a cancellation is not undone here: the catalog releases it
     on the ``OrderCancelled`` it receives (or has received) for the order.
     """
-    async with uow:
-        order = await _locked(uow, cmd.order_id)
-        try:
-            order.confirm(uow.clock(), cmd.payment_window)
-        except IllegalTransition:
-            log.info("StockReserved ignored: order %s is %s", order.id, order.status)
-            return None
-        await _commit(uow, order)
-    return order
+    return await _decide(uow, "StockReserved", cmds, lambda order, cmd: order.confirm(uow.clock(), cmd.payment_window))
 
 
 async def reject_order(cmd: commands.RejectOrder, uow: UnitOfWork) -> Order | None:
     """The stock could not be reserved; None when the order moved on already."""
-    async with uow:
-        order = await _locked(uow, cmd.order_id)
-        try:
-            order.reject(cmd.reason, uow.clock())
-        except IllegalTransition:
-            log.info("StockRejected ignored: order %s is %s", order.id, order.status)
-            return None
-        await _commit(uow, order)
-    return order
+    rejected = await reject_orders([cmd], uow)
+    return rejected[0] if rejected else None
+
+
+async def reject_orders(cmds: Sequence[commands.RejectOrder], uow: UnitOfWork) -> list[Order]:
+    """A batch of rejections in one commit (locks: see ``_decide``); returns the orders rejected."""
+    return await _decide(uow, "StockRejected", cmds, lambda order, cmd: order.reject(cmd.reason, uow.clock()))
 
 
 async def pay_order(cmd: commands.PayOrder, uow: UnitOfWork) -> Order:
@@ -127,8 +127,8 @@ async def cancel_order(cmd: commands.CancelOrder, uow: UnitOfWork) -> Order:
 async def expire_overdue(cmd: commands.ExpireOverdueOrders, uow: UnitOfWork) -> list[int]:
     """Expire up to ``batch_size`` overdue orders, one transaction each; returns their ids.
 
-    One order per transaction keeps lock sets small: a batch would take several users' channel
-    rows in one transaction, and two replicas could take them in opposite orders.
+    One order per transaction keeps lock sets small: a payment or a confirmation that needs one
+    of these users' channel rows waits for one order's write, not for a whole sweep.
     """
     expired: list[int] = []
     for _ in range(cmd.batch_size):
@@ -153,11 +153,31 @@ async def record_product(cmd: commands.RecordProduct, uow: UnitOfWork) -> bool:
     return kept
 
 
-async def _locked(uow: UnitOfWork, order_id: int) -> Order:
-    order = await uow.orders.get(order_id, for_update=True)
-    if order is None:
-        raise OrderNotFound(order_id)
-    return order
+async def _decide(
+    uow: UnitOfWork, name: str, cmds: Sequence[Decision], apply: Callable[[Order, Decision], None]
+) -> list[Order]:
+    """Apply the catalog's decisions to their orders in one commit; those that moved on are skipped.
+
+    The orders are all locked up front, by ascending id, and the commit writes the channels by
+    name (``OutboxWriter``): one lock order for every transaction of the service, so none waits
+    on another in a cycle (locking each order and then its channels in turn could). An unknown
+    order fails the whole batch (``OrderNotFound``).
+    """
+    async with uow:
+        found = {order.id: order for order in await uow.orders.get_many([c.order_id for c in cmds], for_update=True)}
+        moved: dict[int, Order] = {}
+        for cmd in cmds:
+            order = found.get(cmd.order_id)
+            if order is None:
+                raise OrderNotFound(cmd.order_id)
+            try:
+                apply(order, cmd)
+            except IllegalTransition:
+                log.info("%s ignored: order %s is %s", name, order.id, order.status)
+                continue
+            moved[order.id] = order
+        await _commit(uow, *moved.values())
+    return list(moved.values())
 
 
 async def _visible(uow: UnitOfWork, order_id: int, actor: Actor, *, lock: bool = False) -> Order:
@@ -168,10 +188,11 @@ async def _visible(uow: UnitOfWork, order_id: int, actor: Actor, *, lock: bool =
     return order
 
 
-async def _commit(uow: UnitOfWork, order: Order, *, stored: bool = False) -> None:
-    """Save the changed order (unless just added) and commit it with its events."""
-    if not stored:
-        await uow.orders.save(order)
-    uow.collect(*order.events)
-    order.events.clear()
+async def _commit(uow: UnitOfWork, *changed: Order, stored: bool = False) -> None:
+    """Save the changed orders (unless just added) and commit them with their events."""
+    for order in changed:
+        if not stored:
+            await uow.orders.save(order)
+        uow.collect(*order.events)
+        order.events.clear()
     await uow.commit()

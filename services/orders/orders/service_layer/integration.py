@@ -97,52 +97,58 @@ def _data(state: OrderState | OrderSummary) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class _Publication:
+    channel: str
+    data: dict[str, Any]
+    version: int | None  # on ``order:{id}``: the order's version, which the offset must equal
+
+
+def _publications(changes: Sequence[DomainEvent]) -> list[_Publication]:
+    """The status changes' publications by channel name; a channel's keep their order (stable sort)."""
+    found: list[_Publication] = []
+    for event in changes:
+        if isinstance(event, StatusChanged):
+            order = event.order
+            found.append(_Publication(order_channel(order.order_id), _data(order_state(order)), order.version))
+            summary = _data(order_summary(order))
+            found += [_Publication(channel, summary, None) for channel in summary_channels(order)]
+    return sorted(found, key=lambda publication: publication.channel)
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxWriter:
     """Writes a unit of work's domain events into the outbox of its session.
 
-    Integration events ride along in the statement of the next channel publication
-    (``publish_to_channel(..., events=...)``), so a status change costs one round trip per channel
-    and none for its events; events with no publication after them are queued in one statement.
-    The events keep their order among themselves, and so do the publications.
+    Publishing locks a channel's row until commit, so the publications go out by channel name,
+    whichever orders they are for: after the order rows (locked first, by id) that is the one lock
+    order of every transaction here, so no two wait on each other in a cycle. The integration
+    events, in their order, ride along in the statement of the last publication
+    (``publish_to_channel(..., events=...)``), or take one statement of their own if nothing is
+    published: a status change costs one round trip per channel and none for its events.
     """
 
     producer: str
 
     async def write(self, session: AsyncSession, changes: Sequence[DomainEvent]) -> dict[str, StreamPosition]:
         """Queue everything ``changes`` announce; returns the position of each channel published."""
-        published: dict[str, StreamPosition] = {}
-        pending: list[EventEnvelope] = []
-        for event in changes:
-            pending += [
-                EventEnvelope.wrap(
-                    contract,
-                    producer=self.producer,
-                    aggregate_id=event.order.order_id,
-                    occurred_at=event.order.updated_at,
-                )
-                for contract in integration_events(event)
-            ]
-            if isinstance(event, StatusChanged):
-                await self._publish(session, event.order, pending, published)
-                pending = []
-        await outbox.add_events(session, pending)
-        return published
-
-    @staticmethod
-    async def _publish(
-        session: AsyncSession,
-        order: OrderSnapshot,
-        events: Sequence[EventEnvelope],
-        published: dict[str, StreamPosition],
-    ) -> None:
-        channel = order_channel(order.order_id)
-        position = await outbox.publish_to_channel(session, channel, _data(order_state(order)))
-        if position.offset != order.version:
-            raise StreamOutOfStep(f"{channel} is at offset {position.offset}, the order at version {order.version}")
-        published[channel] = position
-        summary = _data(order_summary(order))
-        channels = summary_channels(order)
-        for n, summary_channel in enumerate(channels, start=1):
-            published[summary_channel] = await outbox.publish_to_channel(
-                session, summary_channel, summary, events=events if n == len(channels) else ()
+        events = [
+            EventEnvelope.wrap(
+                contract, producer=self.producer, aggregate_id=event.order.order_id, occurred_at=event.order.updated_at
             )
+            for event in changes
+            for contract in integration_events(event)
+        ]
+        publications = _publications(changes)
+        if not publications:
+            await outbox.add_events(session, events)
+        published: dict[str, StreamPosition] = {}
+        for n, publication in enumerate(publications, start=1):
+            position = await outbox.publish_to_channel(
+                session, publication.channel, publication.data, events=events if n == len(publications) else ()
+            )
+            if publication.version is not None and position.offset != publication.version:
+                raise StreamOutOfStep(
+                    f"{publication.channel} is at offset {position.offset}, the order at version {publication.version}"
+                )
+            published[publication.channel] = position
+        return published

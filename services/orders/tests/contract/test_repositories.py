@@ -107,6 +107,18 @@ async def test_an_order_round_trips_with_lines_in_order_and_history(repos: Repos
     assert await repos.orders.get(order.id + 10_000) is None
 
 
+async def test_many_orders_come_by_ascending_id_once_each_and_unknown_ids_are_left_out(repos: Repos) -> None:
+    owner = user()
+    first, second, third = [await new_order(repos, owner, tenant="acme") for _ in range(3)]
+    for for_update in (False, True):
+        found = await repos.orders.get_many([third.id, first.id + 10_000, first.id, third.id], for_update=for_update)
+        assert [o.id for o in found] == [first.id, third.id]
+    [one] = await repos.orders.get_many([second.id], for_update=True)
+    assert (one.user_id, one.tenant_id, one.lines, one.events) == (owner, "acme", second.lines, [])
+    assert [(h.version, h.status) for h in one.history] == [(1, Status.PENDING)]
+    assert await repos.orders.get_many([]) == []
+
+
 async def test_saving_writes_the_state_and_appends_history(repos: Repos) -> None:
     order = await new_order(repos, user())
     order.confirm(NOW + timedelta(seconds=1), timedelta(minutes=5))

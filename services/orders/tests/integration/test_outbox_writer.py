@@ -63,10 +63,10 @@ async def test_each_publication_then_the_events_in_order_and_the_positions_are_r
         commands.PlaceOrder(Actor(user, tenant_id="acme"), unique("k"), (Item(product, 2),)), uow
     )
     order_id = placed.order.id
-    channels = [f"order:{order_id}", f"user#{user}", "tenant:acme"]
+    channels = [f"order:{order_id}", "tenant:acme", f"user#{user}"]  # by name
     rows = await rows_after(db, start)
     assert [key for key, _ in rows] == [*channels, "OrderPlaced.v1", "OrderStatusChanged.v1"]
-    assert [body["offset"] for _, body in rows[:3]] == [1, 1, uow.published["tenant:acme"].offset]
+    assert [body["offset"] for _, body in rows[:3]] == [1, uow.published["tenant:acme"].offset, 1]
     assert placed.stream == uow.published[f"order:{order_id}"]
     assert placed.stream is not None and (placed.stream.offset, placed.stream.epoch) == (1, rows[0][1]["epoch"])
     assert [body["payload"]["order_id"] for _, body in rows[3:]] == [order_id, order_id]
@@ -78,6 +78,29 @@ async def test_each_publication_then_the_events_in_order_and_the_positions_are_r
     assert [key for key, _ in rows] == [*channels, "OrderStatusChanged.v1"]
     assert rows[0][1]["offset"] == 2 and rows[0][1]["data"]["status"] == "confirmed"
     assert uow.published[f"order:{order_id}"].offset == 2
+
+
+async def test_a_batch_publishes_all_its_channels_by_name_then_its_events_in_order(db: Database) -> None:
+    product = product_id()
+    await handlers.record_product(
+        commands.RecordProduct(product, "Boot", 4000, "EUR", datetime.now(UTC)), unit_of_work(db)
+    )
+    zoe, ann, tenant = unique("zoe"), unique("ann"), unique("t")
+    ids = []
+    for actor in (Actor(zoe), Actor(ann, tenant_id=tenant), Actor(zoe)):
+        place = commands.PlaceOrder(actor, unique("k"), (Item(product, 1),))
+        ids.append((await handlers.place_order(place, unit_of_work(db))).order.id)
+    batch = [commands.ConfirmOrder(order_id, timedelta(minutes=5)) for order_id in reversed(ids)]
+    start = await last_outbox_id(db)
+    uow = unit_of_work(db)
+    assert len(await handlers.confirm_orders(batch, uow)) == 3
+    rows = await rows_after(db, start)
+    channels = sorted([*(f"order:{i}" for i in ids), f"user#{zoe}", f"user#{ann}", f"tenant:{tenant}", f"user#{zoe}"])
+    assert [key for key, _ in rows] == [*channels, *["OrderStatusChanged.v1"] * 3]
+    assert [body["payload"]["order_id"] for _, body in rows[len(channels) :]] == ids[::-1]
+    assert [body["offset"] for key, body in rows if key == f"user#{zoe}"] == [3, 4]
+    assert all(body["offset"] == 2 for key, body in rows if key.startswith("order:"))
+    assert uow.published[f"user#{zoe}"].offset == 4
 
 
 async def test_lines_and_history_round_trip_through_the_one_statement_writes(db: Database) -> None:

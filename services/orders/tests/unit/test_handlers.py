@@ -128,6 +128,42 @@ async def test_saga_events_for_an_unknown_order_are_not_found(uow: FakeUnitOfWor
         await handlers.confirm_order(commands.ConfirmOrder(404, WINDOW), uow)
 
 
+async def test_a_batch_of_reservations_confirms_in_one_commit_and_skips_orders_that_moved_on(
+    uow: FakeUnitOfWork,
+) -> None:
+    first, cancelled, second = await placed(uow, ALICE, "1"), await placed(uow, BOB, "2"), await placed(uow, CARL, "3")
+    await handlers.cancel_order(commands.CancelOrder(BOB, cancelled), uow)
+    commits = uow.commits
+    batch = [commands.ConfirmOrder(i, WINDOW) for i in (second, cancelled, first, second)]  # the last: a duplicate
+    confirmed = await handlers.confirm_orders(batch, uow)
+    assert [order.id for order in confirmed] == [second, first] and uow.commits == commits + 1
+    assert [await status_of(uow, i) for i in (first, cancelled, second)] == [S.CONFIRMED, S.CANCELLED, S.CONFIRMED]
+    assert uow.statuses(second) == [S.PENDING, S.CONFIRMED] and uow.statuses(cancelled)[-1] == S.CANCELLED
+
+
+async def test_a_batch_of_rejections_keeps_each_reason_and_skips_orders_that_moved_on(uow: FakeUnitOfWork) -> None:
+    pending, other = await placed(uow, ALICE, "1"), await placed(uow, BOB, "2")
+    already = await confirmed(uow, CARL, "3")
+    batch = [
+        commands.RejectOrder(already, "insufficient_stock"),
+        commands.RejectOrder(other, "product_unavailable"),
+        commands.RejectOrder(pending, "insufficient_stock"),
+    ]
+    rejected = await handlers.reject_orders(batch, uow)
+    assert [(order.id, order.reason) for order in rejected] == [
+        (other, "product_unavailable"),
+        (pending, "insufficient_stock"),
+    ]
+    assert await status_of(uow, already) is S.CONFIRMED and uow.statuses(already) == [S.PENDING, S.CONFIRMED]
+
+
+async def test_a_batch_with_an_unknown_order_fails_whole_and_changes_nothing(uow: FakeUnitOfWork) -> None:
+    order_id = await placed(uow)
+    with pytest.raises(OrderNotFound):
+        await handlers.confirm_orders([commands.ConfirmOrder(i, WINDOW) for i in (order_id, 404)], uow)
+    assert await status_of(uow, order_id) is S.PENDING and uow.statuses(order_id) == [S.PENDING]
+
+
 async def test_the_full_happy_path_bumps_the_version_and_the_channel_together(uow: FakeUnitOfWork) -> None:
     order_id = await confirmed(uow)
     await handlers.pay_order(commands.PayOrder(ALICE, order_id), uow)

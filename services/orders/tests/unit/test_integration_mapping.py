@@ -1,15 +1,29 @@
-"""Domain events -> contract events and channel data, without a database."""
+"""Domain events -> contract events and channel data, and the order they are written in, without a database."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from flashline_contracts.envelope import EventEnvelope
 from flashline_contracts.events import OrderCancelled, OrderExpired, OrderPlaced, OrderStatusChanged
+from flashline_contracts.publications import StreamPosition
+from flashline_messaging import outbox
+from orders.domain.errors import StreamOutOfStep
 from orders.domain.events import OrderCreated, OrderSnapshot, StatusChanged
 from orders.domain.values import Line, Status
-from orders.service_layer.integration import integration_events, order_state, order_summary, summary_channels
+from orders.service_layer.integration import (
+    OutboxWriter,
+    integration_events,
+    order_state,
+    order_summary,
+    summary_channels,
+)
 
 AT = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 ORDER = OrderSnapshot(
@@ -70,3 +84,58 @@ def test_channel_data_is_the_full_state_and_summaries_reach_user_and_tenant() ->
     assert (summary.kind, summary.user_id, summary.total_cents, summary.version) == ("order_status", "alice", 1000, 2)
     assert summary_channels(rejected) == ["user#alice", "tenant:acme"]
     assert summary_channels(replace(rejected, tenant_id=None)) == ["user#alice"]
+
+
+class RecordingOutbox:
+    """Stands in for ``flashline_messaging.outbox``: each statement the writer sends, in order."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, **offsets: int) -> None:
+        self.offsets = dict(offsets)
+        self.statements: list[tuple[str | None, list[tuple[str, int]]]] = []  # (channel, [(event, order)])
+        monkeypatch.setattr(outbox, "publish_to_channel", self.publish_to_channel)
+        monkeypatch.setattr(outbox, "add_events", self.add_events)
+
+    async def publish_to_channel(
+        self, session: AsyncSession, channel: str, data: dict[str, Any], *, events: Sequence[EventEnvelope] = ()
+    ) -> StreamPosition:
+        self.offsets[channel] = self.offsets.get(channel, 0) + 1
+        self.statements.append((channel, _named(events)))
+        return StreamPosition(offset=self.offsets[channel], epoch="e")
+
+    async def add_events(self, session: AsyncSession, envelopes: Sequence[EventEnvelope]) -> None:
+        self.statements.append((None, _named(envelopes)))
+
+
+def _named(envelopes: Sequence[EventEnvelope]) -> list[tuple[str, int]]:
+    return [(e.routing_key, int(e.aggregate_id)) for e in envelopes]
+
+
+async def test_a_batch_publishes_by_channel_name_with_the_events_in_order_on_the_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorded = RecordingOutbox(monkeypatch, **{"order:42": 1, "order:7": 1})
+    zoe = replace(ORDER, order_id=42, user_id="zoe", tenant_id=None, status=Status.CONFIRMED, version=2)
+    alice = replace(ORDER, order_id=7, status=Status.CONFIRMED, version=2)
+    paid = replace(alice, status=Status.PAID, version=3)  # a second change of order 7 in the same commit
+    changes = [
+        StatusChanged(zoe, Status.PENDING),
+        StatusChanged(alice, Status.PENDING),
+        StatusChanged(paid, Status.CONFIRMED),
+    ]
+    published = await OutboxWriter("orders").write(AsyncSession(), changes)
+    channels = ["order:42", "order:7", "order:7", "tenant:acme", "tenant:acme", "user#alice", "user#alice", "user#zoe"]
+    assert [channel for channel, _ in recorded.statements] == channels
+    assert all(events == [] for _, events in recorded.statements[:-1])
+    assert recorded.statements[-1][1] == [("OrderStatusChanged.v1", order) for order in (42, 7, 7)]
+    assert (published["order:7"].offset, published["user#alice"].offset, published["user#zoe"].offset) == (3, 2, 1)
+
+
+async def test_events_with_no_publication_are_queued_alone_and_an_offset_out_of_step_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorded = RecordingOutbox(monkeypatch, **{"order:42": 5})
+    writer = OutboxWriter("orders")
+    assert await writer.write(AsyncSession(), [OrderCreated(ORDER)]) == {}
+    assert recorded.statements == [(None, [("OrderPlaced.v1", 42)])]
+    with pytest.raises(StreamOutOfStep):
+        await writer.write(AsyncSession(), [StatusChanged(replace(ORDER, version=2), Status.PENDING)])
