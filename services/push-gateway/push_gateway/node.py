@@ -33,6 +33,10 @@ from push_gateway.protocol.session import Limits, Session
 from push_gateway.user_sketch import UserSet
 
 log = logging.getLogger("push_gateway.node")
+# Connects, and disconnects the client chose, are routine: one log line each would be a write per
+# connection in a reconnect storm (Centrifugo logs them at debug too). The metrics count them;
+# a disconnect the gateway decided (slow, expired, refused, ...) is still logged at INFO.
+_CLIENT_WENT_AWAY = frozenset({1000, 1001, 1005, 1006})
 
 VERSION = "flashline-gateway/1.0"
 
@@ -169,15 +173,16 @@ class Node:
     def connected(self, session: Session, now: float) -> None:
         self.connecting.discard(session)
         self.hub.add_session(session)
-        log.info(
-            "connect",
-            extra={
-                "client": session.client_id,
-                "user": session.user,
-                "sdk": session.name,
-                "channels": len(session.subs),
-            },
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "connect",
+                extra={
+                    "client": session.client_id,
+                    "user": session.user,
+                    "sdk": session.name,
+                    "channels": len(session.subs),
+                },
+            )
 
     def closed(self, session: Session, was_connected: bool) -> None:
         self.connecting.discard(session)
@@ -186,7 +191,9 @@ class Node:
             if session in waiters:
                 waiters.remove(session)
         self.metrics.disconnects.labels(code=str(session.close_code)).inc()
-        log.info(
+        level = logging.DEBUG if session.close_code in _CLIENT_WENT_AWAY else logging.INFO
+        log.log(
+            level,
             "disconnect",
             extra={
                 "client": session.client_id,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 
 import jwt
 
+from push_gateway.protocol.codes import CloseCode
 from push_gateway.protocol.session import Session, State
 
 
@@ -190,3 +192,18 @@ def test_connect_log_and_metrics(harness):
     session.close(3001, "shutdown")
     text = harness.node.metrics.render().decode()
     assert 'flashline_gateway_disconnects_total{code="3001"} 1.0' in text
+
+
+def test_routine_connects_and_client_closes_log_at_debug_gateway_closes_at_info(harness, caplog):
+    with caplog.at_level(logging.DEBUG, logger="push_gateway.node"):
+        went_away, _ = harness.session()
+        went_away.close(1001, "client went away")
+        shed, _ = harness.session()
+        shed.close(CloseCode.SLOW, "slow")
+    levels = [(r.getMessage(), r.levelno, getattr(r, "code", None)) for r in caplog.records]
+    assert levels == [
+        ("connect", logging.DEBUG, None),
+        ("disconnect", logging.DEBUG, 1001),
+        ("connect", logging.DEBUG, None),
+        ("disconnect", logging.INFO, CloseCode.SLOW),
+    ]
