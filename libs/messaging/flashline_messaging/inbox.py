@@ -21,8 +21,13 @@ TransactionalHandler = Callable[[E, EventEnvelope, AsyncSession], Awaitable[None
 
 
 async def claim_many(session: AsyncSession, consumer: str, envelopes: Sequence[EventEnvelope]) -> set[str]:
-    """Record the events as processed by ``consumer`` (one statement); the ids that were new."""
-    rows = [{"consumer": consumer, "event_id": envelope.event_id} for envelope in envelopes]
+    """Record the events as processed by ``consumer`` (one statement); the ids that were new.
+
+    The rows go in in id order: a batch waits on an id another open transaction claimed (a
+    redelivery racing its first delivery), so two batches holding the same ids in opposite
+    arrival orders would otherwise wait on each other.
+    """
+    rows = [{"consumer": consumer, "event_id": event_id} for event_id in sorted(e.event_id for e in envelopes)]
     result = await session.execute(
         pg_insert(processed_events).values(rows).on_conflict_do_nothing().returning(processed_events.c.event_id)
     )

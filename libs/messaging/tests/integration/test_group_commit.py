@@ -15,6 +15,7 @@ from flashline_contracts.envelope import EventEnvelope
 from flashline_contracts.events import StockChanged
 from flashline_messaging.errors import PermanentError, TransientError
 from flashline_messaging.group_commit import GroupCommit
+from flashline_messaging.inbox import claim_many
 
 from ..conftest import effects
 
@@ -113,3 +114,33 @@ async def test_cancelled_work_is_not_left_pending(engine: AsyncEngine, waiting: 
 
 async def _insert(batch: Batch, session: AsyncSession) -> None:
     await session.execute(sa.insert(effects), [{"event_id": e.event_id} for _, e in batch])
+
+
+async def test_claims_take_event_ids_in_one_order_so_crossing_redeliveries_queue_instead_of_deadlocking(
+    engine: AsyncEngine,
+) -> None:
+    first, second = sorted((envelope(1), envelope(2)), key=lambda e: e.event_id)
+    consumer = f"gc-{uuid.uuid4().hex[:6]}"
+    sessions = async_sessionmaker(engine)
+    holding, go_on = asyncio.Event(), asyncio.Event()
+
+    async def claims_first_then_second() -> set[str]:
+        async with sessions() as session, session.begin():
+            new = await claim_many(session, consumer, [first])
+            holding.set()
+            await go_on.wait()
+            return new | await claim_many(session, consumer, [second])
+
+    async def claims_both_arriving_the_other_way() -> set[str]:
+        async with sessions() as session, session.begin():
+            return await claim_many(session, consumer, [second, first])
+
+    early = asyncio.create_task(claims_first_then_second())
+    await holding.wait()
+    late = asyncio.create_task(claims_both_arriving_the_other_way())
+    await asyncio.sleep(0.3)
+    # Claiming ``second`` first, the late batch would hold it while waiting for ``first``: a cycle.
+    assert not late.done(), "the late batch must wait for the id the early one claimed"
+    go_on.set()
+    assert await early == {str(first.event_id), str(second.event_id)}
+    assert await late == set()  # both were claimed by the early batch: duplicates
