@@ -183,7 +183,8 @@ class BenchEnv:
                 str(pid),
                 "--rate",
                 "250",
-                "--nonblocking",
+                # native frames (C extensions, uvloop) need py-spy to pause the process per sample
+                *(["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else ["--nonblocking"]),
                 "--format",
                 self.profile_format if self.profile_format in ("speedscope", "raw") else "flamegraph",
                 "-o",

@@ -103,6 +103,13 @@ def _ms(stage: dict[str, Any] | None) -> str:
     return f"{stage['p50_ms']}/{stage['p99_ms']}" if stage and stage.get("count") else "-"
 
 
+def _rounds(rounds: list[dict[str, Any]]) -> str:
+    """The storm's rounds (the figure is their median), when there were several."""
+    if len(rounds) < 2:
+        return ""
+    return "; median of " + ", ".join(f"{r['server_cpu_us_per_connect']}" for r in rounds) + " us"
+
+
 def summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows: scenario, figure, measured, target, met (None where there is no target)."""
     s = doc["scenarios"]
@@ -205,7 +212,8 @@ def summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
             "<= 300 us",
             (storm["server_cpu_us_per_connect"] or 1e9) <= 300,
             f"C={storm['clients']}; {storm['connects_per_s']:,.0f} connects/s, all subscribed in "
-            f"{storm['time_to_all_subscribed_s']} s, failures {storm['failed']}",
+            f"{storm['time_to_all_subscribed_s']} s, failures {storm['failed']}"
+            + _rounds(storm.get("rounds", [])),
         )
     mem = s.get("idle_memory")
     if mem:

@@ -41,6 +41,7 @@ class Params:
     max_backlog: int = 20  # ceiling: publications the gateway may be behind before the injector waits (at least)
     max_backlog_deliveries: int = 200_000  # ... or this many deliveries' worth, whichever is more
     storm_concurrency: int = 500  # connects in flight (all workers together)
+    storm_rounds: int = 3  # connect storms in scenario 3; the median round is reported
     idp_algorithm: str = "RS256"  # connection tokens: RS256 (identity providers' default), ES256 or EdDSA
     buyers: int = 100  # hot SKU: concurrent buyers
     hot_stock: int = 4000
@@ -72,6 +73,7 @@ class Params:
         "conflation_clients": 200,
         "conflation_duration": 4.0,
         "storm_concurrency": 200,
+        "storm_rounds": 1,
         "many_channels": 20,
     }
 
