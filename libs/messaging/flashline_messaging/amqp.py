@@ -140,7 +140,8 @@ class ConfirmedPublisher:
                 )
             )
         try:
-            await asyncio.wait_for(asyncio.gather(*sends), timeout=self._timeout)
+            async with asyncio.timeout(self._timeout):  # not wait_for, which can drop a cancellation on 3.11
+                await asyncio.gather(*sends)
         except BaseException:
             for send in sends:
                 send.cancel()

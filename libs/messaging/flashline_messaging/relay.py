@@ -119,14 +119,22 @@ class OutboxRelay:
                 OUTBOX_FAILURES.labels(self._service).inc()
                 log.warning("relay publish failed (%s); retrying in %.1fs", exc, backoff)
                 # wake() (the broker connection came back) cuts the wait short.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), backoff * (0.5 + random.random()))
+                await self._wait_for_wakeup(backoff * (0.5 + random.random()))
                 self._wakeup.clear()
                 backoff = min(backoff * 2, self._max_publish_backoff)
                 continue
             if sent < self._batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+                await self._wait_for_wakeup(self._poll_interval)
+
+    async def _wait_for_wakeup(self, seconds: float) -> None:
+        """Until ``wake()`` or a NOTIFY, or ``seconds`` pass.
+
+        ``asyncio.timeout``, not ``wait_for``: Python 3.11's ``wait_for`` drops a cancellation
+        that lands as the wake-up does (gh-86296), and the relay's task would then never stop.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wakeup.wait()
 
     async def publish_pending(self, conn: asyncpg.Connection | None = None) -> int:
         """Publish one batch of pending rows; returns how many were confirmed and removed.

@@ -205,7 +205,8 @@ class Gateway:
         await self.broker.publish_marker(self._marker)
         while True:
             try:
-                await asyncio.wait_for(self.warmed.wait(), self.settings.warm_timeout_seconds)
+                async with asyncio.timeout(self.settings.warm_timeout_seconds):  # not wait_for: see server.py
+                    await self.warmed.wait()
                 break
             except TimeoutError:
                 log.warning("still warming up: marker not read back yet, sending another")

@@ -12,6 +12,7 @@ and a closing handshake end within the close timeout: one timer checks both dead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import http
 import time
@@ -75,18 +76,18 @@ class WsServer:
             conn.shutdown()
         if not self.connections:
             self._all_lost.set()
-        try:
-            await asyncio.wait_for(self._all_lost.wait(), timeout)
-        except TimeoutError:
-            pass
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that lands
+        # as the awaited event fires (gh-86296), so a cancelled shutdown could go on.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._all_lost.wait()
         for conn in list(self.connections):
             conn.abort()
         await asyncio.sleep(0)  # connection_lost callbacks
         if self._listener is not None:
-            try:
-                await asyncio.wait_for(self._listener.wait_closed(), 1)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1):
+                    await self._listener.wait_closed()
 
     # ---- called by connections ----------------------------------------------------------------------
 
