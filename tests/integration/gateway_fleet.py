@@ -139,6 +139,7 @@ class Fleet:
             "GATEWAY_AMQP_URL": self.amqp_url,
             "GATEWAY_POSITION_URLS": ",".join(f"{ns}={self.producer_url}" for ns in NAMESPACES_WITH_POSITIONS),
             "GATEWAY_NODE_NAME": name,
+            "GATEWAY_LOG_CONNECTIONS": "true",  # client_ids() reads the connect lines
             **self.env,
             **env,
         }

@@ -110,6 +110,7 @@ class Gateway:
             max_channels=settings.max_known_channels,
             presence_expire_after=3 * settings.presence_interval,
             presence_cache_seconds=min(1.0, settings.presence_interval / 2),
+            log_connections=settings.log_connections,
         )
         self.warmed = asyncio.Event()
         self.draining = False

@@ -33,9 +33,7 @@ from push_gateway.protocol.session import Limits, Session
 from push_gateway.user_sketch import UserSet
 
 log = logging.getLogger("push_gateway.node")
-# Connects, and disconnects the client chose, are routine: one log line each would be a write per
-# connection in a reconnect storm (Centrifugo logs them at debug too). The metrics count them;
-# a disconnect the gateway decided (slow, expired, refused, ...) is still logged at INFO.
+# Disconnects the client chose (or a network drop): routine, like connects (see ``log_connections``).
 _CLIENT_WENT_AWAY = frozenset({1000, 1001, 1005, 1006})
 
 VERSION = "flashline-gateway/1.0"
@@ -68,7 +66,11 @@ class Node:
         max_channels: int = 200_000,
         presence_expire_after: float = 6.0,
         presence_cache_seconds: float = 1.0,
+        log_connections: bool = False,
     ) -> None:
+        """``log_connections``: connects and client-chosen disconnects at INFO, not DEBUG. Off by
+        default: in a reconnect storm each line is a write of its own (~5 % of a connect's CPU),
+        and the metrics count them; disconnects the gateway decides are always at INFO."""
         self.node_id = node_id
         self.version = VERSION
         self.authorizer = authorizer
@@ -85,6 +87,7 @@ class Node:
         self._presence_cache_seconds = presence_cache_seconds
         self._lookup = lookup
         self._waiting: dict[str, list[Session]] = {}
+        self._routine_level = logging.INFO if log_connections else logging.DEBUG
         self.connecting: set[Session] = set()
         # (due, seq, session): each session is ticked when it has something to check, not every second
         self._timers: list[tuple[float, int, Session]] = []
@@ -173,8 +176,9 @@ class Node:
     def connected(self, session: Session, now: float) -> None:
         self.connecting.discard(session)
         self.hub.add_session(session)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
+        if log.isEnabledFor(self._routine_level):
+            log.log(
+                self._routine_level,
                 "connect",
                 extra={
                     "client": session.client_id,
@@ -191,7 +195,7 @@ class Node:
             if session in waiters:
                 waiters.remove(session)
         self.metrics.disconnects.labels(code=str(session.close_code)).inc()
-        level = logging.DEBUG if session.close_code in _CLIENT_WENT_AWAY else logging.INFO
+        level = self._routine_level if session.close_code in _CLIENT_WENT_AWAY else logging.INFO
         log.log(
             level,
             "disconnect",

@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     presence_interval: float = 2.0
     drain_seconds: float = 20.0
     log_level: str = "INFO"
+    log_connections: bool = False  # a line per connect and client-chosen disconnect (else DEBUG)
     use_uvloop: bool = True
 
     @model_validator(mode="after")

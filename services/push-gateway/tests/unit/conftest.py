@@ -59,7 +59,13 @@ class Harness:
     """A node with fake scheduling: ``run_soon`` runs what the node scheduled."""
 
     def __init__(
-        self, keys_dir: Path, *, limits: Limits | None = None, overrides: dict | None = None, lookup: bool = True
+        self,
+        keys_dir: Path,
+        *,
+        limits: Limits | None = None,
+        overrides: dict | None = None,
+        lookup: bool = True,
+        log_connections: bool = False,
     ) -> None:
         import time
 
@@ -79,6 +85,7 @@ class Harness:
             call_later=lambda delay, fn: self.later.append((self.clock.now + delay, fn)),
             lookup=(lambda channel, ns: self.lookups.append(channel)) if lookup else None,
             clock=self.clock,
+            log_connections=log_connections,
         )
 
     def session(self, token: str = "", *, connect: bool = True) -> tuple[Session, FakeTransport]:

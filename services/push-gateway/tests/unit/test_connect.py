@@ -195,6 +195,7 @@ def test_connect_log_and_metrics(harness):
 
 
 def test_routine_connects_and_client_closes_log_at_debug_gateway_closes_at_info(harness, caplog):
+    """Unless ``log_connections`` is on (``make run`` turns it on): then all four are at INFO."""
     with caplog.at_level(logging.DEBUG, logger="push_gateway.node"):
         went_away, _ = harness.session()
         went_away.close(1001, "client went away")
@@ -206,4 +207,17 @@ def test_routine_connects_and_client_closes_log_at_debug_gateway_closes_at_info(
         ("disconnect", logging.DEBUG, 1001),
         ("connect", logging.DEBUG, None),
         ("disconnect", logging.INFO, CloseCode.SLOW),
+    ]
+
+
+def test_log_connections_puts_routine_connects_and_disconnects_at_info(keys_dir, caplog):
+    from .conftest import Harness
+
+    harness = Harness(keys_dir, log_connections=True)
+    with caplog.at_level(logging.INFO, logger="push_gateway.node"):
+        session, _ = harness.session()
+        session.close(1000, "bye")
+    assert [(r.getMessage(), r.levelno) for r in caplog.records] == [
+        ("connect", logging.INFO),
+        ("disconnect", logging.INFO),
     ]
