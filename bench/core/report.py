@@ -212,8 +212,7 @@ def summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
             "<= 300 us",
             (storm["server_cpu_us_per_connect"] or 1e9) <= 300,
             f"C={storm['clients']}; {storm['connects_per_s']:,.0f} connects/s, all subscribed in "
-            f"{storm['time_to_all_subscribed_s']} s, failures {storm['failed']}"
-            + _rounds(storm.get("rounds", [])),
+            f"{storm['time_to_all_subscribed_s']} s, failures {storm['failed']}" + _rounds(storm.get("rounds", [])),
         )
     mem = s.get("idle_memory")
     if mem:
