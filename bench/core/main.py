@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import report
+from bench.core.calibrate import MachineWatch
 from bench.core.runner import Ctx, Params
 
 SCENARIOS = [
@@ -35,6 +36,7 @@ async def _run(names: list[str], params: Params, out_name: str) -> dict[str, Any
         "errors": {},
     }
     started = time.monotonic()
+    watch = MachineWatch()
     try:
         ctx.start()
         doc["parameters"]["rlimit_nofile"] = ctx.nofile
@@ -64,6 +66,7 @@ async def _run(names: list[str], params: Params, out_name: str) -> dict[str, Any
                         pass
     finally:
         await ctx.close()
+    doc["machine"].update(watch.finish())
     doc["elapsed_s"] = round(time.monotonic() - started, 1)
     doc["summary"] = report.summary(doc)
     results = Path(params.results)

@@ -114,6 +114,7 @@ def summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows: scenario, figure, measured, target, met (None where there is no target)."""
     s = doc["scenarios"]
     rows: list[dict[str, Any]] = []
+    m = doc.get("machine", {})
 
     def add(
         scenario: str, figure: str, value: Any, target: str = "", met: bool | None = None, condition: str = ""
@@ -244,6 +245,15 @@ def summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
             f"({r['fanout']['server_cpu_us_per_delivery']} us/delivery all gateways, loss "
             f"{(r['fanout'].get('loss') or 0):.3%}); "
             f"storm {r['storm']['server_cpu_us_per_connect']} us/connect",
+        )
+    reference = m.get("reference_connect_sans_io_us")
+    if reference:
+        add(
+            "machine",
+            "reference: sans-I/O connect + subscribe",
+            f"{reference['start']} -> {reference['end']} us",
+            condition=f"start -> end of the run; CPU stolen by the hypervisor: {m.get('steal_pct')} %. "
+            "Compare runs' figures with their references",
         )
     conf = s.get("conflation")
     if conf:
