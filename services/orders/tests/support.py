@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,17 @@ from flashline_contracts.envelope import EventEnvelope, IntegrationEvent
 from flashline_contracts.events import ProductChanged
 from flashline_contracts.topology import EVENTS_EXCHANGE
 from flashline_messaging.schema import processed_events
+from flashline_service.database import Database
 from flashline_service.testing import Tap, eventually, user_token  # noqa: F401 - shared test helpers
 from orders.adapters.tables import catalog_products
+from orders.service_layer.integration import OutboxWriter
+from orders.service_layer.unit_of_work import SqlUnitOfWork
 from orders.settings import OrdersSettings
+
+
+def unit_of_work(db: Database) -> SqlUnitOfWork:
+    """A unit of work with its own transactions on ``db``, stamping changes with the wall clock."""
+    return SqlUnitOfWork(OutboxWriter("orders"), lambda: datetime.now(UTC), sessions=db.sessions)
 
 
 def settings_for(dev_keys: Path, database_url: str, amqp_url: str, **overrides: Any) -> OrdersSettings:

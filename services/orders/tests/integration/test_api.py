@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,6 @@ from orders.bootstrap import build_app
 from ..support import CatalogBus, auth, product_id, settings_for, unique
 
 GATEWAY = {"Authorization": f"Bearer {DEV_INTERNAL_API_KEY}"}  # the gateway's key for position lookups
-
-
-@pytest.fixture(scope="module")
-def database_url(orders_database: Callable[[str], str]) -> str:
-    return orders_database("api")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,34 +21,14 @@ from orders.service_layer import handlers
 from orders.service_layer.integration import OutboxWriter
 from orders.service_layer.unit_of_work import SqlUnitOfWork
 
-from ..support import CatalogBus, Tap, auth, eventually, product_id, settings_for, unique
+from ..support import CatalogBus, Tap, auth, eventually, settings_for, unique
 
 WINDOW = timedelta(seconds=0.5)
 
 
 @pytest.fixture(scope="module")
-def database_url(orders_database: Callable[[str], str]) -> str:
-    return orders_database("expiry")
-
-
-@pytest.fixture(scope="module")
 def vhost_url(throwaway_vhosts: ThrowawayVhosts) -> str:
     return throwaway_vhosts.create("orders-expiry")
-
-
-@pytest.fixture(scope="module")
-async def db(database_url: str) -> AsyncIterator[Database]:
-    db = Database.connect(database_url)
-    yield db
-    await db.dispose()
-
-
-@pytest.fixture(scope="module")
-async def product(db: Database) -> int:
-    new_id = product_id()
-    uow = SqlUnitOfWork(OutboxWriter("orders"), lambda: datetime.now(UTC), sessions=db.sessions)
-    await handlers.record_product(commands.RecordProduct(new_id, "Boot", 4000, "EUR", datetime.now(UTC)), uow)
-    return new_id
 
 
 def unit_of_work(db: Database, *, ago: timedelta = timedelta(0)) -> SqlUnitOfWork:

@@ -9,11 +9,9 @@ then the next order: each crossing here was a deadlock, which Postgres broke by 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flashline_service.database import Database
@@ -25,7 +23,7 @@ from orders.service_layer import handlers
 from orders.service_layer.integration import OutboxWriter
 from orders.service_layer.unit_of_work import SqlUnitOfWork
 
-from ..support import product_id, unique
+from ..support import unique, unit_of_work
 
 WINDOW = timedelta(minutes=5)
 
@@ -40,31 +38,6 @@ class PausedUnitOfWork(SqlUnitOfWork):
     async def _write(self, session: AsyncSession, changes: list[DomainEvent]) -> None:
         await super()._write(session, changes)
         await self._pause.hold()
-
-
-@pytest.fixture(scope="module")
-def database_url(orders_database: Callable[[str], str]) -> str:
-    return orders_database("lock_order")
-
-
-@pytest.fixture(scope="module")
-async def db(database_url: str) -> AsyncIterator[Database]:
-    db = Database.connect(database_url)
-    yield db
-    await db.dispose()
-
-
-def unit_of_work(db: Database) -> SqlUnitOfWork:
-    return SqlUnitOfWork(OutboxWriter("orders"), lambda: datetime.now(UTC), sessions=db.sessions)
-
-
-@pytest.fixture(scope="module")
-async def product(db: Database) -> int:
-    new_id = product_id()
-    await handlers.record_product(
-        commands.RecordProduct(new_id, "Boot", 4000, "EUR", datetime.now(UTC)), unit_of_work(db)
-    )
-    return new_id
 
 
 async def pending(db: Database, product: int, user: str) -> int:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import orjson
-import pytest
 import sqlalchemy as sa
 
 from flashline_messaging.schema import outbox_table
@@ -14,26 +12,8 @@ from flashline_service.database import Database
 from orders.domain import commands
 from orders.domain.values import Actor, Item
 from orders.service_layer import handlers
-from orders.service_layer.integration import OutboxWriter
-from orders.service_layer.unit_of_work import SqlUnitOfWork
 
-from ..support import product_id, unique
-
-
-@pytest.fixture(scope="module")
-def database_url(orders_database: Callable[[str], str]) -> str:
-    return orders_database("outbox")
-
-
-@pytest.fixture(scope="module")
-async def db(database_url: str) -> AsyncIterator[Database]:
-    db = Database.connect(database_url)
-    yield db
-    await db.dispose()
-
-
-def unit_of_work(db: Database) -> SqlUnitOfWork:
-    return SqlUnitOfWork(OutboxWriter("orders"), lambda: datetime.now(UTC), sessions=db.sessions)
+from ..support import product_id, unique, unit_of_work
 
 
 async def rows_after(db: Database, last_id: int) -> list[tuple[str, dict]]:

@@ -6,7 +6,7 @@ bound to the same exchange (and one on the push fanout) observes what orders pub
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,6 @@ from orders.bootstrap import build_app
 from ..support import CatalogBus, Tap, auth, eventually, processed, settings_for, unique
 
 ORDER_EVENTS = ["OrderPlaced.v1", "OrderStatusChanged.v1", "OrderCancelled.v1", "OrderExpired.v1"]
-
-
-@pytest.fixture(scope="module")
-def database_url(orders_database: Callable[[str], str]) -> str:
-    return orders_database("saga")
 
 
 @pytest.fixture(scope="module")
