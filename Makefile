@@ -47,7 +47,7 @@ lint: install ## ruff + mypy
 	$(MAKE) typecheck
 
 typecheck: install
-	$(VENV)/bin/mypy $(foreach p,$(LIBS),$(dir $(wildcard $(p)/flashline_*/__init__.py))) tools/devstack/flashline_devstack $(foreach s,$(SERVICES),$(dir $(wildcard $(s)/*/__main__.py)))
+	$(VENV)/bin/mypy $(foreach p,$(LIBS),$(dir $(wildcard $(p)/flashline_*/__init__.py))) tools/devstack/flashline_devstack bench $(foreach s,$(SERVICES),$(dir $(wildcard $(s)/*/__main__.py)))
 
 token: $(VENV)/.installed ## print a dev user token: make token USER=alice ROLE=customer [TENANT=acme]
 	@$(PYTHON) -m flashline_auth.dev_identity --user $(USER) --role $(or $(ROLE),customer) $(if $(TENANT),--tenant $(TENANT))

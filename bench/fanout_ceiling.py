@@ -27,7 +27,7 @@ async def injected_run(
     n_channels: int,
     rate: float,
     saturate: bool,
-    conflation_ms: int = 0,
+    conflation_ms: int | None = 0,  # None: the namespace's own setting
     duration: float | None = None,
 ) -> dict[str, Any]:
     """One gateway, ``clients`` lean subscribers over ``n_channels`` channels, publications from the bus."""

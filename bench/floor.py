@@ -41,12 +41,15 @@ async def run(ctx: Ctx) -> dict[str, Any]:
             def bounds(state: dict[str, Any] = state) -> dict[int, tuple[int, int]]:
                 return {1: (1, state["publications"])} if state.get("publications") else {}
 
+            def sent(state: dict[str, Any] = state) -> Any:
+                return state.get("sent", {})
+
             r = await measure_fanout(
                 ctx,
                 f"floor C={c} saturated",
                 duration=p.duration,
                 publish=publish,
-                sent=lambda state=state: state.get("sent", {}),
+                sent=sent,
                 bounds=bounds,
                 server_cpu=server.cpu_seconds,
                 server_rss=server.rss,

@@ -117,11 +117,8 @@ class BenchEnv:
         return self.config.service_url(svc)
 
     def service_pids(self) -> dict[str, int]:
-        return {
-            svc: self.group.procs[svc].popen.pid
-            for svc in SERVICES  # type: ignore[union-attr]
-            if svc in self.group.procs
-        }
+        procs = [(svc, self.group.procs[svc].popen) for svc in SERVICES if svc in self.group.procs]
+        return {svc: popen.pid for svc, popen in procs if popen is not None}
 
     def token(self, user: str, role: str = "customer") -> str:
         return user_token(self.keys_dir, user, role)

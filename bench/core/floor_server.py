@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import time
 from datetime import UTC, datetime
@@ -153,15 +154,19 @@ async def _serve(port: int, pipe: Any) -> None:
     stop = loop.create_future()
     pipe.send({"ready": True})
 
+    def finish() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
     async def handle(msg: dict[str, Any]) -> None:
+        result: Any
         if msg["cmd"] == "broadcast":
             result = await broadcast(floor, rate=msg["rate"], duration=msg["duration"])
         elif msg["cmd"] == "count":
             result = len(floor.transports)
         else:
             result = True
-            if not stop.done():
-                stop.set_result(None)
+            finish()
         pipe.send({"id": msg["id"], "result": result})
 
     def reader() -> None:  # a thread: uvloop's add_reader would make the pipe non-blocking
@@ -169,9 +174,9 @@ async def _serve(port: int, pipe: Any) -> None:
             try:
                 msg = pipe.recv()
             except (EOFError, OSError):
-                loop.call_soon_threadsafe(lambda: stop.done() or stop.set_result(None))
+                loop.call_soon_threadsafe(finish)
                 return
-            loop.call_soon_threadsafe(lambda m=msg: loop.create_task(handle(m)))
+            loop.call_soon_threadsafe(functools.partial(loop.create_task, handle(msg)))
             if msg.get("cmd") == "exit":
                 return
 
