@@ -31,8 +31,7 @@ async def storm_run(ctx: Ctx, label: str, *, clients: int, gateways: int = 1) ->
     chans = ctx.channels(100)
     users = [f"bench-user-{i}" for i in range(clients)]
     try:
-        cpu0 = sum(g.cpu_seconds() for g in gws)
-        sys0 = sum(g.ps.cpu_times().system for g in gws)
+        times0 = [g.ps.cpu_times() for g in gws]
         rss0 = sum(g.rss() for g in gws)
         parts = await open_clients(
             ctx,
@@ -43,8 +42,9 @@ async def storm_run(ctx: Ctx, label: str, *, clients: int, gateways: int = 1) ->
             users=users,
             concurrency=p.storm_concurrency,
         )
-        cpu1 = sum(g.cpu_seconds() for g in gws)
-        sys1 = sum(g.ps.cpu_times().system for g in gws)
+        times1 = [g.ps.cpu_times() for g in gws]
+        cpu0, cpu1 = (sum(t.user + t.system for t in times) for times in (times0, times1))
+        sys0, sys1 = (sum(t.system for t in times) for times in (times0, times1))
         t_start = np.concatenate([np.array(x["t_start"]) for x in parts])
         t_sub = np.concatenate([np.array(x["t_sub"]) for x in parts])
         attempts = np.concatenate([np.array(x["attempts"]) for x in parts])
