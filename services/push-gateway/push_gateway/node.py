@@ -196,17 +196,18 @@ class Node:
                 waiters.remove(session)
         self.metrics.disconnects.labels(code=str(session.close_code)).inc()
         level = self._routine_level if session.close_code in _CLIENT_WENT_AWAY else logging.INFO
-        log.log(
-            level,
-            "disconnect",
-            extra={
-                "client": session.client_id,
-                "user": session.user,
-                "code": session.close_code,
-                "reason": session.close_reason,
-                "connected": was_connected,
-            },
-        )
+        if log.isEnabledFor(level):  # as for connects: no record built for a line nobody keeps
+            log.log(
+                level,
+                "disconnect",
+                extra={
+                    "client": session.client_id,
+                    "user": session.user,
+                    "code": session.close_code,
+                    "reason": session.close_reason,
+                    "connected": was_connected,
+                },
+            )
 
     def subscribed(self, channel: str, session: Session) -> None:
         self.hub.subscribe(channel, session)
