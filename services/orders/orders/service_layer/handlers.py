@@ -66,25 +66,14 @@ async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork) -> Placed:
     return Placed(order, replayed=False, stream=uow.published.get(order_channel(order.id)))
 
 
-async def confirm_order(cmd: commands.ConfirmOrder, uow: UnitOfWork) -> Order | None:
-    """The stock is reserved; None when the order moved on already (duplicate or late event)."""
-    confirmed = await confirm_orders([cmd], uow)
-    return confirmed[0] if confirmed else None
-
-
 async def confirm_orders(cmds: Sequence[commands.ConfirmOrder], uow: UnitOfWork) -> list[Order]:
-    """A batch of reservations in one commit (locks: see ``_decide``); returns the orders confirmed.
+    """A batch of reservations in one commit (locks: see ``_decide``); returns the orders confirmed
+    (not those that moved on already: a duplicate or late event).
 
     A reservation that arrives after a cancellation is not undone here: the catalog releases it
     on the ``OrderCancelled`` it receives (or has received) for the order.
     """
     return await _decide(uow, "StockReserved", cmds, lambda order, cmd: order.confirm(uow.clock(), cmd.payment_window))
-
-
-async def reject_order(cmd: commands.RejectOrder, uow: UnitOfWork) -> Order | None:
-    """The stock could not be reserved; None when the order moved on already."""
-    rejected = await reject_orders([cmd], uow)
-    return rejected[0] if rejected else None
 
 
 async def reject_orders(cmds: Sequence[commands.RejectOrder], uow: UnitOfWork) -> list[Order]:

@@ -39,7 +39,7 @@ async def confirmed_long_ago(db: Database, product: int) -> int:
     """An order confirmed an hour ago, as if the service had been down since."""
     past = unit_of_work(db, ago=timedelta(hours=1))
     placed = await handlers.place_order(commands.PlaceOrder(Actor(unique("u")), unique("k"), (Item(product, 1),)), past)
-    await handlers.confirm_order(commands.ConfirmOrder(placed.order.id, WINDOW), past)
+    await handlers.confirm_orders([commands.ConfirmOrder(placed.order.id, WINDOW)], past)
     return placed.order.id
 
 

@@ -52,8 +52,7 @@ async def test_each_publication_then_the_events_in_order_and_the_positions_are_r
     assert [body["payload"]["order_id"] for _, body in rows[3:]] == [order_id, order_id]
 
     start = await last_outbox_id(db)
-    confirmed = await handlers.confirm_order(commands.ConfirmOrder(order_id, timedelta(minutes=5)), uow)
-    assert confirmed is not None
+    assert len(await handlers.confirm_orders([commands.ConfirmOrder(order_id, timedelta(minutes=5))], uow)) == 1
     rows = await rows_after(db, start)
     assert [key for key, _ in rows] == [*channels, "OrderStatusChanged.v1"]
     assert rows[0][1]["offset"] == 2 and rows[0][1]["data"]["status"] == "confirmed"
@@ -93,7 +92,7 @@ async def test_lines_and_history_round_trip_through_the_one_statement_writes(db:
     placed = await handlers.place_order(
         commands.PlaceOrder(Actor(unique("u")), unique("k"), (Item(second, 3), Item(first, 1))), uow
     )
-    await handlers.confirm_order(commands.ConfirmOrder(placed.order.id, timedelta(minutes=5)), uow)
+    await handlers.confirm_orders([commands.ConfirmOrder(placed.order.id, timedelta(minutes=5))], uow)
     async with uow:
         stored = await uow.orders.get(placed.order.id)
     assert stored is not None

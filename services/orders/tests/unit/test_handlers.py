@@ -48,7 +48,7 @@ async def placed(uow: FakeUnitOfWork, actor: Actor = ALICE, key: str = "k1") -> 
 
 async def confirmed(uow: FakeUnitOfWork, actor: Actor = ALICE, key: str = "k1") -> int:
     order_id = await placed(uow, actor, key)
-    await handlers.confirm_order(commands.ConfirmOrder(order_id, WINDOW), uow)
+    await handlers.confirm_orders([commands.ConfirmOrder(order_id, WINDOW)], uow)
     return order_id
 
 
@@ -101,31 +101,31 @@ async def test_an_unknown_product_is_refused_and_leaves_the_key_free(uow: FakeUn
 
 async def test_stock_reserved_confirms_once_and_duplicates_change_nothing(uow: FakeUnitOfWork) -> None:
     order_id = await placed(uow)
-    first = await handlers.confirm_order(commands.ConfirmOrder(order_id, WINDOW), uow)
-    assert first is not None and first.payment_due_at == uow.clock() + WINDOW
-    assert await handlers.confirm_order(commands.ConfirmOrder(order_id, WINDOW), uow) is None
-    assert await handlers.reject_order(commands.RejectOrder(order_id, "insufficient_stock"), uow) is None
+    [first] = await handlers.confirm_orders([commands.ConfirmOrder(order_id, WINDOW)], uow)
+    assert first.payment_due_at == uow.clock() + WINDOW
+    assert await handlers.confirm_orders([commands.ConfirmOrder(order_id, WINDOW)], uow) == []
+    assert await handlers.reject_orders([commands.RejectOrder(order_id, "insufficient_stock")], uow) == []
     assert uow.statuses(order_id) == [S.PENDING, S.CONFIRMED]
 
 
 async def test_stock_rejected_rejects_with_the_reason_and_a_late_reservation_is_ignored(uow: FakeUnitOfWork) -> None:
     order_id = await placed(uow)
-    rejected = await handlers.reject_order(commands.RejectOrder(order_id, "insufficient_stock"), uow)
-    assert rejected is not None and rejected.reason == "insufficient_stock"
-    assert await handlers.confirm_order(commands.ConfirmOrder(order_id, WINDOW), uow) is None
+    [rejected] = await handlers.reject_orders([commands.RejectOrder(order_id, "insufficient_stock")], uow)
+    assert rejected.reason == "insufficient_stock"
+    assert await handlers.confirm_orders([commands.ConfirmOrder(order_id, WINDOW)], uow) == []
     assert uow.statuses(order_id) == [S.PENDING, S.REJECTED]
 
 
 async def test_a_reservation_after_a_cancellation_is_ignored(uow: FakeUnitOfWork) -> None:
     order_id = await placed(uow)
     await handlers.cancel_order(commands.CancelOrder(ALICE, order_id), uow)
-    assert await handlers.confirm_order(commands.ConfirmOrder(order_id, WINDOW), uow) is None
+    assert await handlers.confirm_orders([commands.ConfirmOrder(order_id, WINDOW)], uow) == []
     assert await status_of(uow, order_id) is S.CANCELLED
 
 
 async def test_saga_events_for_an_unknown_order_are_not_found(uow: FakeUnitOfWork) -> None:
     with pytest.raises(OrderNotFound):
-        await handlers.confirm_order(commands.ConfirmOrder(404, WINDOW), uow)
+        await handlers.confirm_orders([commands.ConfirmOrder(404, WINDOW)], uow)
 
 
 async def test_a_batch_of_reservations_confirms_in_one_commit_and_skips_orders_that_moved_on(
