@@ -139,7 +139,6 @@ class Fleet:
             "GATEWAY_AMQP_URL": self.amqp_url,
             "GATEWAY_POSITION_URLS": ",".join(f"{ns}={self.producer_url}" for ns in NAMESPACES_WITH_POSITIONS),
             "GATEWAY_NODE_NAME": name,
-            "GATEWAY_LOG_CONNECTIONS": "true",  # client_ids() reads the connect lines
             **self.env,
             **env,
         }
@@ -183,14 +182,24 @@ class Fleet:
                 samples[name] = float(value)
         return samples
 
-    def pod_of(self, client_id: str | None) -> Pod | None:
-        for pod in self.pods.values():
-            if client_id in pod.client_ids():
-                return pod
-        return None
+    async def pod_of(self, client_id: str | None, timeout: float = 5.0) -> Pod | None:
+        """The pod whose ``connect`` line names ``client_id``, or None once ``timeout`` passes.
 
-    def pod_name(self, client_id: str | None) -> str:
-        pod = self.pod_of(client_id)
+        Waits for the line: a pod writes it at the end of the loop turn that accepted the client,
+        which may be after the client already read its connect reply.
+        """
+
+        def find() -> Pod | None:
+            return next((pod for pod in self.pods.values() if client_id in pod.client_ids()), None)
+
+        try:
+            found: Pod | None = await eventually(find, timeout=timeout, what=f"a pod logs client {client_id}")
+        except AssertionError:
+            return None
+        return found
+
+    async def pod_name(self, client_id: str | None) -> str:
+        pod = await self.pod_of(client_id)
         return pod.name if pod else "?"
 
     def live(self) -> list[Pod]:

@@ -77,10 +77,10 @@ async def disconnect_all(viewers: list[Viewer]) -> None:
     await asyncio.gather(*(v.disconnect() for v in viewers))
 
 
-def pods_of(fleet: Fleet, viewers: list[Viewer]) -> dict[str, list[Viewer]]:
+async def pods_of(fleet: Fleet, viewers: list[Viewer]) -> dict[str, list[Viewer]]:
     by_pod: dict[str, list[Viewer]] = {}
     for viewer in viewers:
-        by_pod.setdefault(fleet.pod_name(viewer.client_id), []).append(viewer)
+        by_pod.setdefault(await fleet.pod_name(viewer.client_id), []).append(viewer)
     return by_pod
 
 
@@ -100,7 +100,7 @@ async def test_publication_reaches_subscribers_on_every_pod_exactly_once(fleet: 
     try:
         await asyncio.gather(*(v.connect() for v in viewers))
         logs = await asyncio.gather(*(v.subscribe(channel) for v in viewers))
-        assert {fleet.pod_name(v.client_id) for v in viewers} == {p.name for p in pods}
+        assert {await fleet.pod_name(v.client_id) for v in viewers} == {p.name for p in pods}
 
         await producer.publish(channel, stock(7))
         await eventually(lambda: all(log.pubs for log in logs), what="every subscriber got the publication")
@@ -208,7 +208,7 @@ async def test_admission_rejects_excess_with_3013_and_the_sdk_gets_in_later(flee
 
         await viewers[0].disconnect()  # room again: the SDK's next attempt gets in
         await late.client.ready(10)
-        assert fleet.pod_of(late.client_id) is pod
+        assert await fleet.pod_of(late.client_id) is pod
     finally:
         sdk_log.removeHandler(seen)
         sdk_log.setLevel(previous_level)
@@ -255,7 +255,7 @@ async def test_cold_pod_warms_its_history_before_turning_ready(
         for viewer in viewers:
             await viewer.connect()
         await eventually(lambda: all(len(log.subscribed) == 2 for log in logs), what="resubscribed on pod-d")
-        assert {fleet.pod_name(v.client_id) for v in viewers} == {"pod-d"}
+        assert {await fleet.pod_name(v.client_id) for v in viewers} == {"pod-d"}
         for log in logs:
             ctx = log.subscribed[-1]
             assert ctx.was_recovering and ctx.recovered, "recovered from the history it warmed up"
@@ -304,7 +304,7 @@ async def test_kill_and_drain_lose_nothing_and_the_drain_is_spread(
             await viewer.connect()
             await viewer.subscribe(live_channel)
             await viewer.subscribe(stock_channel)
-        placement = pods_of(fleet, viewers)
+        placement = await pods_of(fleet, viewers)
         assert set(placement) == {p.name for p in pods_in_rotation}, placement
         assert all(len(vs) >= per_pod // 2 for vs in placement.values()), placement  # round-robin: ~per_pod each
         on_drained = len(placement[drained.name])
@@ -355,7 +355,7 @@ async def test_kill_and_drain_lose_nothing_and_the_drain_is_spread(
         # the moved ones recovered on a survivor: same epoch, continuing from their own offsets
         on_survivors = {p.name for p in survivors}
         for viewer in moved:
-            assert fleet.pod_name(viewer.client_id) in on_survivors
+            assert await fleet.pod_name(viewer.client_id) in on_survivors
             for channel in (live_channel, stock_channel):
                 ctx = viewer.subs[channel].subscribed[-1]
                 assert len(viewer.subs[channel].subscribed) == 2 and ctx.was_recovering and ctx.recovered, (
@@ -367,7 +367,7 @@ async def test_kill_and_drain_lose_nothing_and_the_drain_is_spread(
         missed = sum(v.subs[live_channel].missed(1) for v in moved)
         assert missed > 0, "some publications were missed during the outage and came back through recovery"
         if len(survivors) > 1:
-            landed = pods_of(fleet, moved)
+            landed = await pods_of(fleet, moved)
             assert all(landed.get(p.name) for p in survivors), "the moved clients spread over the survivors"
 
         # the drain: every client of the drained pod got 3001, spread over the window

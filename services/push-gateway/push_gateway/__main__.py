@@ -32,6 +32,7 @@ async def run(settings: Settings) -> None:
     tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    logs.attach(loop)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     starting = asyncio.create_task(gateway.start())
@@ -45,6 +46,7 @@ async def run(settings: Settings) -> None:
     await gateway.drain()
     await gateway.stop()
     log.info("gateway stopped", extra={"node": gateway.node_id})
+    logs.detach()
 
 
 def main() -> None:

@@ -66,11 +66,10 @@ class Node:
         max_channels: int = 200_000,
         presence_expire_after: float = 6.0,
         presence_cache_seconds: float = 1.0,
-        log_connections: bool = False,
+        log_connections: bool = True,
     ) -> None:
-        """``log_connections``: connects and client-chosen disconnects at INFO, not DEBUG. Off by
-        default: in a reconnect storm each line is a write of its own (~5 % of a connect's CPU),
-        and the metrics count them; disconnects the gateway decides are always at INFO."""
+        """``log_connections``: connects and client-chosen disconnects at INFO (False: DEBUG, for
+        an operator who finds the metrics enough); disconnects the gateway decides are always at INFO."""
         self.node_id = node_id
         self.version = VERSION
         self.authorizer = authorizer

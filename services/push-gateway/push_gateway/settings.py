@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     presence_interval: float = 2.0
     drain_seconds: float = 20.0
     log_level: str = "INFO"
-    log_connections: bool = False  # a line per connect and client-chosen disconnect (else DEBUG)
+    log_connections: bool = True  # a line per connect and client-chosen disconnect (false: DEBUG)
     use_uvloop: bool = True
 
     @model_validator(mode="after")

@@ -88,7 +88,6 @@ class StackConfig:
             "GATEWAY_AMQP_URL": self.amqp_url,
             "GATEWAY_POSITION_URLS": positions,
             "GATEWAY_NODE_NAME": f"gateway-{port}",
-            "GATEWAY_LOG_CONNECTIONS": "true",  # development: see who connected where
             # Locally Ctrl-C should not wait out a production-length drain (stop_all allows 15 s).
             "GATEWAY_DRAIN_SECONDS": "3",
         }

@@ -65,7 +65,7 @@ class Harness:
         limits: Limits | None = None,
         overrides: dict | None = None,
         lookup: bool = True,
-        log_connections: bool = False,
+        log_connections: bool = True,
     ) -> None:
         import time
 

@@ -194,8 +194,13 @@ def test_connect_log_and_metrics(harness):
     assert 'flashline_gateway_disconnects_total{code="3001"} 1.0' in text
 
 
-def test_routine_connects_and_client_closes_log_at_debug_gateway_closes_at_info(harness, caplog):
-    """Unless ``log_connections`` is on (``make run`` turns it on): then all four are at INFO."""
+def test_without_log_connections_routine_connects_and_client_closes_are_at_debug_gateway_closes_at_info(
+    keys_dir, caplog
+):
+    """An operator's choice (``GATEWAY_LOG_CONNECTIONS=false``); by default all four are at INFO."""
+    from .conftest import Harness
+
+    harness = Harness(keys_dir, log_connections=False)
     with caplog.at_level(logging.DEBUG, logger="push_gateway.node"):
         went_away, _ = harness.session()
         went_away.close(1001, "client went away")
@@ -210,10 +215,7 @@ def test_routine_connects_and_client_closes_log_at_debug_gateway_closes_at_info(
     ]
 
 
-def test_log_connections_puts_routine_connects_and_disconnects_at_info(keys_dir, caplog):
-    from .conftest import Harness
-
-    harness = Harness(keys_dir, log_connections=True)
+def test_every_connect_and_disconnect_is_logged_at_info_by_default(harness, caplog):
     with caplog.at_level(logging.INFO, logger="push_gateway.node"):
         session, _ = harness.session()
         session.close(1000, "bye")
