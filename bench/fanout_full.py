@@ -22,7 +22,7 @@ import httpx
 from bench.core import stats
 from bench.core.bus import CommitWatch, Tap, gateway_histogram
 from bench.core.http import LeanHttp
-from bench.core.runner import Ctx, brief, measure_fanout, open_clients
+from bench.core.runner import Ctx, brief, measure_fanout, open_clients, stage_brief
 from bench.core.sdk import SdkWatcher
 
 NAME = "fanout_full"
@@ -199,10 +199,6 @@ async def full_path_run(
             await load.close_all()
             await tap.close()
             await commits.close()
-
-
-def stage_brief(stages: dict[str, Any]) -> str:
-    return ", ".join(f"{name} {s['p50_ms']}/{s['p99_ms']}" for name, s in stages.items() if s.get("count"))
 
 
 def process_brief(processes: dict[str, Any]) -> str:

@@ -139,7 +139,6 @@ class BenchEnv:
                 "GATEWAY_WARM_WINDOW_SECONDS": "0",
                 "GATEWAY_MAX_CONNECTS_PER_SECOND": str(self.admission_rate),
                 "GATEWAY_DRAIN_SECONDS": "0",
-                "GATEWAY_LOG_CONNECTIONS": "false",  # as deployed; make run turns it on for development
             }
         )
         if not (positions and self.services_up):

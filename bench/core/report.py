@@ -180,7 +180,8 @@ def summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
             f"{lat['latency'].get('p99_ms')} ms",
             "<= 25 ms, 0 loss" if at_target else "(target is at 1,000 x 20/s)",
             ((lat["latency"].get("p99_ms") or 1e9) <= 25 and loss == 0) if at_target else None,
-            f"C={lat['clients']} x {lat['publish_rate']}/s; p50 {lat['latency'].get('p50_ms')} ms, loss {loss:.3%}",
+            f"C={lat['clients']} x {lat['publish_rate']}/s; p50 {lat['latency'].get('p50_ms')} ms, loss {loss:.3%}"
+            + (f"; median of p99s {[r['p99_ms'] for r in lat['rounds']]}" if len(lat.get("rounds", [])) > 1 else ""),
         )
     for r in s.get("fanout_full", {}).get("runs", []):
         loss = r.get("loss") or 0.0

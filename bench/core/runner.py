@@ -36,6 +36,7 @@ class Params:
     e2e_rate: float = 5.0  # orders (so stock publications) per second in scenario 1
     latency_clients: int = 1000  # gateway latency target: 1,000 x 20/s
     latency_rate: float = 20.0
+    latency_rounds: int = 3  # latency point runs, each on a fresh gateway; the median round (by p99) is reported
     many_channels: int = 100
     duration: float = 20.0  # measurement window of each fan-out run, s
     max_backlog: int = 20  # ceiling: publications the gateway may be behind before the injector waits (at least)
@@ -74,6 +75,7 @@ class Params:
         "conflation_duration": 4.0,
         "storm_concurrency": 200,
         "storm_rounds": 1,
+        "latency_rounds": 1,
         "many_channels": 20,
     }
 
@@ -312,6 +314,7 @@ async def measure_fanout(
         "latency": stats.latency_summary(lat),
         "latency_unmatched": unmatched,
         "latency_hist": stats.latency_histogram(lat),
+        "latency_split": stats.spread(got["keys"], got["times"], sent()),
         "series": {
             "deliveries_per_s": stats.series(got["per_second"], t0),
             "server_cpu_pct": sampler.cpu_percent_series("server_cpu", t0),
@@ -328,6 +331,11 @@ async def measure_fanout(
         lo_hi = chan_b or lo_hi
         result["sdk_check"] = sdk.verdict(*lo_hi) if lo_hi else {"ok": False, "reason": "no publications"}
     return result
+
+
+def stage_brief(stages: dict[str, Any]) -> str:
+    """``name p50/p99`` of each stage that counted something."""
+    return ", ".join(f"{name} {s['p50_ms']}/{s['p99_ms']}" for name, s in stages.items() if s.get("count"))
 
 
 def brief(r: dict[str, Any]) -> str:

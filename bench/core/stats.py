@@ -142,6 +142,32 @@ def _between(start: dict[int, float], end: dict[int, float]) -> dict[str, Any]:
     return _summary([end[k] - start[k] for k in start.keys() & end.keys()])
 
 
+def _first_last(keys: array, times: array) -> tuple[np.ndarray, ...]:
+    """Deliveries sorted by publication key: (keys, times, unique keys, their starts, first and last receive time)."""
+    k = np.frombuffer(keys, dtype=np.int64)
+    t = np.frombuffer(times, dtype=np.float64)
+    order = np.argsort(k, kind="stable")
+    k, t = k[order], t[order]
+    uniq, starts = np.unique(k, return_index=True)
+    return k, t, uniq, starts, np.minimum.reduceat(t, starts), np.maximum.reduceat(t, starts)
+
+
+def spread(keys: array, times: array, sent: dict[int, float]) -> dict[str, Any]:
+    """Per publication: send -> first client (the hop) and first -> last client (the fan-out's spread).
+
+    A p99 far above hop + spread is noise on the way (a stalled process), not the fan-out itself.
+    """
+    if not keys or not sent:
+        return {}
+    _, _, uniq, _, first, last = _first_last(keys, times)
+    t0 = np.array([sent.get(int(key), np.nan) for key in uniq])
+    known = ~np.isnan(t0)
+    return {
+        "send_to_first_client": _summary((first - t0)[known]),
+        "first_to_last_client": _summary((last - first)[known]),
+    }
+
+
 def stages(keys: array, times: array, stamps: dict[str, dict[int, float]]) -> dict[str, Any]:
     """Where a full-path publication's time goes: per publication, p50/p99/max of each stage.
 
@@ -162,13 +188,7 @@ def stages(keys: array, times: array, stamps: dict[str, dict[int, float]]) -> di
     }
     if not keys or not received:
         return out
-    k = np.frombuffer(keys, dtype=np.int64)
-    t = np.frombuffer(times, dtype=np.float64)
-    order = np.argsort(k, kind="stable")
-    k, t = k[order], t[order]
-    uniq, starts = np.unique(k, return_index=True)
-    first = np.minimum.reduceat(t, starts)
-    last = np.maximum.reduceat(t, starts)
+    k, t, uniq, starts, first, last = _first_last(keys, times)
     tap = np.array([received.get(int(key), np.nan) for key in uniq])
     known = ~np.isnan(tap)
     out["d_stream_consumer_to_first_client"] = _summary((first - tap)[known])
