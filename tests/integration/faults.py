@@ -145,11 +145,15 @@ async def publish_raw(amqp_url: str, messages: list[tuple[str, bytes, str]]) -> 
 
 
 async def republish(amqp_url: str, envelopes: list[dict[str, Any]]) -> None:
-    """Put captured integration events (parsed envelopes) back on the bus, in the order given."""
+    """Put captured integration events (parsed envelopes) back on the bus, in the order given, each
+    under the routing key its producer would use (``EventEnvelope.topic``)."""
     import orjson
 
+    from flashline_contracts.envelope import EventEnvelope
+
     await publish_raw(
-        amqp_url, [(f"{e['type']}.v{e['version']}", orjson.dumps(e), str(e["event_id"])) for e in envelopes]
+        amqp_url,
+        [(EventEnvelope.model_validate(e).topic, orjson.dumps(e), str(e["event_id"])) for e in envelopes],
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -21,6 +22,12 @@ class IntegrationEvent(Contract):
     @classmethod
     def routing_key(cls) -> str:
         return f"{cls.TYPE}.v{cls.VERSION}"
+
+    @classmethod
+    def topic(cls, payload: Mapping[str, Any]) -> str:
+        """The routing key an event with ``payload`` is published under: its type's, or more words
+        after it that a consumer may bind to (a topic exchange: ``<Type>.v<N>.#`` receives them all)."""
+        return cls.routing_key()
 
 
 E = TypeVar("E", bound=IntegrationEvent)
@@ -40,6 +47,14 @@ class EventEnvelope(Contract):
     @property
     def routing_key(self) -> str:
         return f"{self.type}.v{self.version}"
+
+    @property
+    def topic(self) -> str:
+        """The routing key to publish with (``IntegrationEvent.topic``); the type's if unknown here."""
+        from flashline_contracts.events import EVENT_TYPES  # the events import this module
+
+        kind = EVENT_TYPES.get(self.routing_key)
+        return kind.topic(self.payload) if kind is not None else self.routing_key
 
     @classmethod
     def wrap(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-EVENTS_EXCHANGE = "flashline.events"  # topic; routing key "<EventType>.v<version>"
+EVENTS_EXCHANGE = "flashline.events"  # topic; routing key "<EventType>.v<version>[.<facet>...]" (its topic)
 DEAD_LETTER_EXCHANGE = "flashline.dead-letter"  # direct; routing key "<queue>.dlq"
 PUSH_EXCHANGE = "flashline.push"  # fanout; routing key = channel
 PUSH_STREAM = "flashline.push"  # the push log every gateway pod reads
@@ -39,14 +39,15 @@ def events_queue_arguments(service: str, *, delivery_limit: int) -> dict[str, An
 
 DELIVERY_LIMIT = 50  # redeliveries after consumer crashes before the broker dead-letters a message
 
-# Who consumes which events (routing keys). Every service declares all of these queues with their
-# bindings before it publishes anything, so an event is never routed nowhere because its consumer
-# has not started yet (a first install, a consumer scaled to zero); a consumer refuses to start
-# when its subscriptions differ from its row here.
+# Who consumes which events: topic bindings, each an event's routing key or a pattern narrowing it
+# (``IntegrationEvent.topic``). Every service declares all of these queues with their bindings
+# before it publishes anything, so an event is never routed nowhere because its consumer has not
+# started yet (a first install, a consumer scaled to zero); a consumer refuses to start when its
+# subscriptions differ from its row here.
 CONSUMED_EVENTS: dict[str, tuple[str, ...]] = {
     "catalog": ("OrderPlaced.v1", "OrderCancelled.v1", "OrderExpired.v1"),
     "orders": ("ProductChanged.v1", "StockReserved.v1", "StockRejected.v1"),
-    "cart": ("ProductChanged.v1", "StockChanged.v1", "OrderStatusChanged.v1"),
+    "cart": ("ProductChanged.v1", "StockChanged.v1", "OrderStatusChanged.v1.confirmed.cart"),
 }
 
 

@@ -16,8 +16,11 @@ Handler = Callable[[Any, EventEnvelope], Awaitable[None]]
 
 
 class EventBus(Protocol):
-    def subscribe(self, event_type: type[E], handler: Callable[[E, EventEnvelope], Awaitable[None]]) -> None:
-        """Register before ``start``: bindings are declared from the registered types."""
+    def subscribe(
+        self, event_type: type[E], handler: Callable[[E, EventEnvelope], Awaitable[None]], *, binding: str | None = None
+    ) -> None:
+        """Register before ``start``: bindings are declared from the registered types (or ``binding``,
+        a topic pattern narrowing the type's, e.g. ``OrderStatusChanged.v1.confirmed.cart``)."""
 
     async def publish(self, envelope: EventEnvelope) -> None:
         """Publish now and wait for the broker's confirm (services publish via the outbox)."""

@@ -65,17 +65,26 @@ class KeyedLocks:
 class Dispatcher:
     def __init__(self, *, max_attempts: int = 5, base_backoff: float = 0.05, max_backoff: float = 5.0) -> None:
         self._handlers: dict[str, tuple[type[IntegrationEvent], list[Handler]]] = {}
+        self._bindings: dict[str, None] = {}  # topic patterns, in subscription order
         self._max_attempts = max_attempts
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
         self._locks = KeyedLocks()
 
-    def subscribe(self, event_type: type[IntegrationEvent], handler: Handler) -> None:
-        self._handlers.setdefault(event_type.routing_key(), (event_type, []))[1].append(handler)
+    def subscribe(self, event_type: type[IntegrationEvent], handler: Handler, *, binding: str | None = None) -> None:
+        """Route ``event_type`` to ``handler``; ``binding`` narrows which of its topics are received
+        (``IntegrationEvent.topic``), by default all of them."""
+        key = event_type.routing_key()
+        binding = binding or key
+        if binding != key and not binding.startswith(f"{key}."):
+            raise ValueError(f"binding {binding!r} does not start with {key!r}")
+        self._handlers.setdefault(key, (event_type, []))[1].append(handler)
+        self._bindings[binding] = None
 
     @property
-    def routing_keys(self) -> list[str]:
-        return list(self._handlers)
+    def bindings(self) -> list[str]:
+        """The topic patterns to bind the service's queue with."""
+        return list(self._bindings)
 
     def parse(self, body: bytes) -> tuple[EventEnvelope, IntegrationEvent, list[Handler]] | DeadLettered:
         try:

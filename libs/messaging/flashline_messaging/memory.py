@@ -10,6 +10,7 @@ import orjson
 from flashline_contracts.envelope import EventEnvelope
 from flashline_messaging.bus import E
 from flashline_messaging.dispatch import DeadLettered, Dispatcher
+from flashline_messaging.topics import matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +29,10 @@ class InMemoryEventBus:
         self.dead_letters: list[DeadLetter] = []
         self.started = False
 
-    def subscribe(self, event_type: type[E], handler: Callable[[E, EventEnvelope], Awaitable[None]]) -> None:
-        self._dispatcher.subscribe(event_type, handler)
+    def subscribe(
+        self, event_type: type[E], handler: Callable[[E, EventEnvelope], Awaitable[None]], *, binding: str | None = None
+    ) -> None:
+        self._dispatcher.subscribe(event_type, handler, binding=binding)
 
     async def start(self) -> None:
         self.started = True
@@ -39,11 +42,12 @@ class InMemoryEventBus:
 
     async def publish(self, envelope: EventEnvelope) -> None:
         self.published.append(envelope)
-        await self.deliver_raw(orjson.dumps(envelope.model_dump(mode="json")), envelope.routing_key)
+        await self.deliver_raw(orjson.dumps(envelope.model_dump(mode="json")), envelope.topic)
 
     async def deliver_raw(self, body: bytes, routing_key: str) -> None:
         """Deliver bytes as the broker would (tests use it for poison messages)."""
-        if routing_key not in self._dispatcher.routing_keys and self._parses(body):
+        bound = any(matches(binding, routing_key) for binding in self._dispatcher.bindings)
+        if not bound and self._parses(body):
             return  # not bound: RabbitMQ would not route it to this service either
         outcome = await self._dispatcher.deliver(body)
         if isinstance(outcome, DeadLettered):

@@ -31,7 +31,7 @@ def new_epoch() -> str:
 def _event_row(envelope: EventEnvelope) -> dict[str, Any]:
     return {
         "exchange": EVENTS_EXCHANGE,
-        "routing_key": envelope.routing_key,
+        "routing_key": envelope.topic,
         "message_id": str(envelope.event_id),
         "body": orjson.dumps(envelope.model_dump(mode="json")),
     }

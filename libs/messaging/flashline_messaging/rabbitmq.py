@@ -73,8 +73,10 @@ class RabbitMQEventBus:
     def is_connected(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
 
-    def subscribe(self, event_type: type[E], handler: Callable[[E, EventEnvelope], Awaitable[None]]) -> None:
-        self._dispatcher.subscribe(event_type, handler)
+    def subscribe(
+        self, event_type: type[E], handler: Callable[[E, EventEnvelope], Awaitable[None]], *, binding: str | None = None
+    ) -> None:
+        self._dispatcher.subscribe(event_type, handler, binding=binding)
 
     async def start(self) -> None:
         self._connection = await connect(self._url, name=f"{self._service}-consumer")
@@ -82,19 +84,19 @@ class RabbitMQEventBus:
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
         declared = CONSUMED_EVENTS.get(self._service)
-        if declared is not None and set(declared) != set(self._dispatcher.routing_keys):
+        if declared is not None and set(declared) != set(self._dispatcher.bindings):
             raise RuntimeError(
-                f"{self._service} subscribes to {sorted(self._dispatcher.routing_keys)} but the "
+                f"{self._service} subscribes to {sorted(self._dispatcher.bindings)} but the "
                 f"topology (flashline_contracts.topology.CONSUMED_EVENTS) says {sorted(declared)}"
             )
         await declare_shared_topology(channel)
         events = await channel.get_exchange(EVENTS_EXCHANGE)
         dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE)
         self._queue = await declare_events_queue(channel, self._service, events=events, dead_letter=dlx)
-        for key in self._dispatcher.routing_keys:
-            await self._queue.bind(events, routing_key=key)
+        for binding in self._dispatcher.bindings:
+            await self._queue.bind(events, routing_key=binding)
         self._consumer_tag = await self._queue.consume(self._on_message, no_ack=False)
-        log.info("%s consuming %s (%s)", self._service, self.queue_name, ", ".join(self._dispatcher.routing_keys))
+        log.info("%s consuming %s (%s)", self._service, self.queue_name, ", ".join(self._dispatcher.bindings))
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -149,7 +151,7 @@ class RabbitMQEventBus:
             [
                 OutboundMessage(
                     exchange=EVENTS_EXCHANGE,
-                    routing_key=envelope.routing_key,
+                    routing_key=envelope.topic,
                     message_id=str(envelope.event_id),
                     body=orjson.dumps(envelope.model_dump(mode="json")),
                 )

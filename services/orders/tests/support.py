@@ -79,7 +79,7 @@ class CatalogBus:
 
     async def redeliver(self, envelope: EventEnvelope) -> None:
         body = orjson.dumps(envelope.model_dump(mode="json"))
-        await self._exchange.publish(aio_pika.Message(body, message_id=str(envelope.event_id)), envelope.routing_key)
+        await self._exchange.publish(aio_pika.Message(body, message_id=str(envelope.event_id)), envelope.topic)
 
     async def product(
         self, engine: AsyncEngine, *, price_cents: int = 1500, currency: str = "EUR", name: str = "Sneaker"

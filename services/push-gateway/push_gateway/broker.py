@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from flashline_contracts.publications import push_documents
+
 MARKER_HEADER = "x-flashline-marker"
 
 
@@ -33,12 +35,29 @@ class Incoming:
     published_at: float  # unix seconds, 0 when unknown
 
 
-def decode_publication(body: bytes) -> Incoming:
-    """Parse a ``PushPublication`` JSON body; raises ValueError for anything malformed."""
+def decode_push_message(body: bytes) -> tuple[list[Incoming], list[str]]:
+    """The publications of one push-log message, in order, and why each malformed one was left out.
+
+    A message carries one ``PushPublication`` object or an array of them (a producer's relay
+    batch, ``join_push_bodies``): one bad element costs only itself. A body that is not JSON at
+    all is one problem.
+    """
     try:
-        doc = orjson.loads(body)
+        message = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from exc
+        return [], [f"not JSON: {exc}"]
+    publications: list[Incoming] = []
+    problems: list[str] = []
+    for doc in push_documents(message):
+        try:
+            publications.append(_publication(doc))
+        except ValueError as exc:
+            problems.append(str(exc))
+    return publications, problems
+
+
+def _publication(doc: Any) -> Incoming:
+    """One ``PushPublication`` document; raises ValueError for anything malformed."""
     if not isinstance(doc, dict):
         raise ValueError("not an object")
     channel, offset, epoch, data = doc.get("channel"), doc.get("offset"), doc.get("epoch"), doc.get("data")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from push_gateway.broker import Incoming, OnMarker, OnMessage, OnPublication, decode_publication
+from push_gateway.broker import OnMarker, OnMessage, OnPublication, decode_push_message
 
 
 @dataclass
@@ -49,11 +49,8 @@ class MemoryBroker:
         if marker is not None:
             self._on_marker(marker)
             return
-        try:
-            incoming: Incoming = decode_publication(body or b"")
-        except ValueError:
-            return
-        self._on_publication(incoming)
+        for publication in decode_push_message(body or b"")[0]:
+            self._on_publication(publication)
 
     def _append(self, entry: tuple[float, bytes | None, str | None]) -> None:
         self._bus.log.append(entry)

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aio_pika
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
 
 from flashline_contracts.topology import PUSH_EXCHANGE, PUSH_STREAM, PUSH_STREAM_ARGUMENTS
-from push_gateway.broker import MARKER_HEADER, OnMarker, OnMessage, OnPublication, decode_publication
+from push_gateway.broker import MARKER_HEADER, OnMarker, OnMessage, OnPublication, decode_push_message
 
 log = logging.getLogger("push_gateway.broker")
 
@@ -32,6 +33,7 @@ CONTROL_EXCHANGE = "flashline.gateway.control"
 PRESENCE_EXCHANGE = "flashline.gateway.presence"
 ACK_EVERY = 100
 ACK_DELAY = 0.02
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,14 @@ async def declare_push_log(
     queue = await channel.declare_queue(PUSH_STREAM, durable=True, arguments=PUSH_STREAM_ARGUMENTS)
     await queue.bind(exchange, routing_key="")
     return exchange
+
+
+def _handled(handler: Callable[[T], None], item: T) -> None:
+    """Run a push-log handler: one failure must not stop the pod reading the log, or the rest of a batch."""
+    try:
+        handler(item)
+    except Exception:
+        log.exception("push message handler failed")
 
 
 class RabbitBroker:
@@ -90,17 +100,16 @@ class RabbitBroker:
         async def on_message(message: AbstractIncomingMessage) -> None:
             headers = message.headers
             marker = headers.get(MARKER_HEADER) if headers else None
-            try:
-                if marker is not None:
-                    on_marker(marker.decode() if isinstance(marker, bytes) else str(marker))
-                else:
-                    on_publication(decode_publication(message.body))
-            except ValueError as exc:
-                log.warning(
-                    "dropped malformed push message", extra={"reason": str(exc), "message_id": message.message_id}
-                )
-            except Exception:  # one bad message must not stop the pod reading the log
-                log.exception("push message handler failed")
+            if marker is not None:
+                _handled(on_marker, marker.decode() if isinstance(marker, bytes) else str(marker))
+            else:
+                publications, problems = decode_push_message(message.body)
+                for problem in problems:
+                    log.warning(
+                        "dropped malformed push message", extra={"reason": problem, "message_id": message.message_id}
+                    )
+                for publication in publications:
+                    _handled(on_publication, publication)
             await self._ack_later(message)
 
         offset: Any = since if since is not None else "next"

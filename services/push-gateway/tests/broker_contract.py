@@ -7,6 +7,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from flashline_contracts.publications import join_push_bodies
 from push_gateway.broker import Incoming
 
 
@@ -110,6 +111,20 @@ class BrokerContract:
         await broker.publish_push(_body(channel, 1), channel)
         await _until(lambda: len(reader.of(channel)) >= 1)
         assert [p.offset for p in reader.of(channel)] == [1]
+        await broker.close()
+
+    async def test_a_batch_message_delivers_its_publications_in_order_without_its_bad_one(self, make_broker):
+        broker = make_broker()
+        await broker.connect()
+        reader = Reader()
+        stock, order = f"stock:{uuid.uuid4().hex}", f"order:{uuid.uuid4().hex}"
+        await broker.consume_push_log(since=None, on_publication=reader.on_publication, on_marker=reader.on_marker)
+        bad = json.dumps({"channel": stock, "offset": "x", "epoch": "e", "data": {}}).encode()
+        batch = join_push_bodies([_body(stock, 1), _body(order, 1), bad, _body(stock, 2)])
+        await broker.publish_push(batch, stock)
+        await _until(lambda: len(reader.of(stock)) >= 2)
+        mine = [(p.channel, p.offset) for p in reader.publications if p.channel in (stock, order)]
+        assert mine == [(stock, 1), (order, 1), (stock, 2)]
         await broker.close()
 
     async def test_control_and_presence_reach_every_pod(self, make_broker):

@@ -1,7 +1,8 @@
 """Events the orders service produces."""
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -53,6 +54,15 @@ class OrderStatusChanged(IntegrationEvent):
     version: int = Field(ge=1)
     reason: str | None = None
     at: datetime
+
+    @classmethod
+    def topic(cls, payload: Mapping[str, Any]) -> str:
+        """``OrderStatusChanged.v1.<status>.<cart|direct>``: the cart binds to confirmations of cart orders only.
+
+        In a flash sale most orders skip the cart, and each placement and confirmation would
+        otherwise be a message the cart reads only to drop. ``OrderStatusChanged.v1.#`` binds all.
+        """
+        return f"{cls.routing_key()}.{payload.get('status')}.{'cart' if payload.get('cart_id') else 'direct'}"
 
 
 class OrderCancelled(IntegrationEvent):

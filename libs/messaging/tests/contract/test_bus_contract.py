@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 from flashline_contracts.envelope import EventEnvelope
-from flashline_contracts.events import StockChanged, StockReserved
+from flashline_contracts.events import OrderStatusChanged, StockChanged, StockReserved
 from flashline_messaging.errors import PermanentError, TransientError
 
 from ..conftest import BusHarness, eventually, raw
+
+NOW = datetime.now(UTC)
 
 
 def stock(version: int = 1) -> EventEnvelope:
@@ -44,6 +49,22 @@ async def test_does_not_deliver_types_nobody_subscribed(harness: BusHarness) -> 
     await eventually(lambda: len(got) == 1)
     assert got[0].version == 2  # type: ignore[attr-defined]
     assert await harness.dead_letters() == []
+
+
+async def test_a_narrowed_binding_receives_only_its_topics(harness: BusHarness) -> None:
+    got: list[tuple[str, str | None]] = []
+
+    async def handle(event: OrderStatusChanged, envelope: EventEnvelope) -> None:
+        got.append((event.status, event.cart_id))
+
+    harness.bus.subscribe(OrderStatusChanged, handle, binding="OrderStatusChanged.v1.confirmed.cart")
+    await harness.bus.start()
+    for order_id, status, cart_id in [(1, "pending", "c1"), (2, "confirmed", None), (3, "confirmed", "c3")]:
+        event = OrderStatusChanged(order_id=order_id, user_id="u", cart_id=cart_id, status=status, version=1, at=NOW)
+        await harness.publish(EventEnvelope.wrap(event, producer="orders", aggregate_id=order_id))
+    await eventually(lambda: len(got) == 1)
+    await asyncio.sleep(0.2)  # the others, had they been routed, would have arrived by now
+    assert got == [("confirmed", "c3")]
 
 
 async def test_malformed_message_is_dead_lettered_with_reason_and_consumption_continues(harness: BusHarness) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from flashline_contracts.envelope import EventEnvelope
 from flashline_contracts.events import StockChanged
-from flashline_contracts.publications import PushPublication
+from flashline_contracts.publications import PushPublication, push_documents
 from flashline_contracts.topology import EVENTS_EXCHANGE, PUSH_EXCHANGE
 from flashline_messaging import outbox
 from flashline_messaging.amqp import ConfirmedPublisher, connect
@@ -202,9 +202,15 @@ async def test_channel_offsets_are_gapless_under_concurrency(
         assert (await outbox.stream_position(session, "stock:none")).offset == 0
 
     conn, bodies = await tap(amqp_url, PUSH_EXCHANGE, "")
+
+    def published() -> list[PushPublication]:
+        docs = [doc for body in bodies for doc in push_documents(orjson.loads(body))]
+        return [PushPublication.model_validate(doc) for doc in docs if doc["channel"] == channel]
+
     async with running_relay(engine, amqp_url, messaging_db_url, f"push-{channel}"):
-        await eventually(lambda: len([b for b in bodies if channel.encode() in b]) == 30)
-    pubs = [PushPublication.model_validate_json(b) for b in bodies if channel.encode() in b]
+        await eventually(lambda: len(published()) == 30)
+    pubs = published()
+    assert len(bodies) == 1, "the 30 rows waiting together left as one push-log message"
     assert [p.offset for p in pubs] == list(range(1, 31))  # commit order == offset order
     assert {p.epoch for p in pubs} == {position.epoch}
     assert sum(p.exclude_client == "tab" for p in pubs) == 1

@@ -63,10 +63,11 @@ def register(
     confirmed = idempotent(sessions, f"{consumer}.orders", on_confirmed, slots=slots)
 
     async def on_status(event: OrderStatusChanged, envelope: EventEnvelope) -> None:
-        # Only a confirmation from a cart concerns the cart: the rest is not even claimed.
+        # Only a confirmation from a cart concerns the cart (the binding below); anything else
+        # arriving anyway (an older producer's plain routing key) is not even claimed.
         if event.status == "confirmed" and event.cart_id:
             await confirmed(event, envelope)
 
     bus.subscribe(ProductChanged, on_product)
     bus.subscribe(StockChanged, on_stock)
-    bus.subscribe(OrderStatusChanged, on_status)
+    bus.subscribe(OrderStatusChanged, on_status, binding="OrderStatusChanged.v1.confirmed.cart")

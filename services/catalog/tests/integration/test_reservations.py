@@ -71,7 +71,7 @@ class OrdersBus:
 
     async def redeliver(self, envelope: EventEnvelope) -> None:
         body = orjson.dumps(envelope.model_dump(mode="json"))
-        await self._exchange.publish(aio_pika.Message(body, message_id=str(envelope.event_id)), envelope.routing_key)
+        await self._exchange.publish(aio_pika.Message(body, message_id=str(envelope.event_id)), envelope.topic)
 
 
 @pytest.fixture(scope="module")

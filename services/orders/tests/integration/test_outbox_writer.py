@@ -45,7 +45,7 @@ async def test_each_publication_then_the_events_in_order_and_the_positions_are_r
     order_id = placed.order.id
     channels = [f"order:{order_id}", "tenant:acme", f"user#{user}"]  # by name
     rows = await rows_after(db, start)
-    assert [key for key, _ in rows] == [*channels, "OrderPlaced.v1", "OrderStatusChanged.v1"]
+    assert [key for key, _ in rows] == [*channels, "OrderPlaced.v1", "OrderStatusChanged.v1.pending.direct"]
     assert [body["offset"] for _, body in rows[:3]] == [1, uow.published["tenant:acme"].offset, 1]
     assert placed.stream == uow.published[f"order:{order_id}"]
     assert placed.stream is not None and (placed.stream.offset, placed.stream.epoch) == (1, rows[0][1]["epoch"])
@@ -54,7 +54,7 @@ async def test_each_publication_then_the_events_in_order_and_the_positions_are_r
     start = await last_outbox_id(db)
     assert len(await handlers.confirm_orders([commands.ConfirmOrder(order_id, timedelta(minutes=5))], uow)) == 1
     rows = await rows_after(db, start)
-    assert [key for key, _ in rows] == [*channels, "OrderStatusChanged.v1"]
+    assert [key for key, _ in rows] == [*channels, "OrderStatusChanged.v1.confirmed.direct"]
     assert rows[0][1]["offset"] == 2 and rows[0][1]["data"]["status"] == "confirmed"
     assert uow.published[f"order:{order_id}"].offset == 2
 
@@ -75,7 +75,7 @@ async def test_a_batch_publishes_all_its_channels_by_name_then_its_events_in_ord
     assert len(await handlers.confirm_orders(batch, uow)) == 3
     rows = await rows_after(db, start)
     channels = sorted([*(f"order:{i}" for i in ids), f"user#{zoe}", f"user#{ann}", f"tenant:{tenant}", f"user#{zoe}"])
-    assert [key for key, _ in rows] == [*channels, *["OrderStatusChanged.v1"] * 3]
+    assert [key for key, _ in rows] == [*channels, *["OrderStatusChanged.v1.confirmed.direct"] * 3]
     assert [body["payload"]["order_id"] for _, body in rows[len(channels) :]] == ids[::-1]
     assert [body["offset"] for key, body in rows if key == f"user#{zoe}"] == [3, 4]
     assert all(body["offset"] == 2 for key, body in rows if key.startswith("order:"))
