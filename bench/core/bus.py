@@ -22,6 +22,7 @@ import asyncpg
 import httpx
 import orjson
 
+from flashline_contracts.publications import push_documents
 from flashline_contracts.topology import PUSH_EXCHANGE, PUSH_STREAM, PUSH_STREAM_ARGUMENTS
 from flashline_messaging.outbox import NOTIFY_CHANNEL
 from flashline_messaging.relay import asyncpg_dsn
@@ -182,7 +183,6 @@ class Tap:
         self.received: dict[int, float] = {}
         self.routed: dict[int, float] = {}
         self.top: dict[int, int] = {}
-        self.count = 0
         self._conn: Any = None
 
     async def start(self) -> None:
@@ -201,29 +201,34 @@ class Tap:
         chan, offset = self.watch.get(str(doc.get("channel"))), doc.get("offset")
         return (chan << 32) | offset if chan is not None and isinstance(offset, int) else None
 
+    @staticmethod
+    def _documents(body: bytes) -> list[Any]:
+        """The publications of a push-log message (one, or a relay batch); none if it is not JSON."""
+        try:
+            return push_documents(orjson.loads(body))
+        except ValueError:
+            return []
+
     async def _on_routed(self, message: Any) -> None:
         now = time.time()
-        try:
-            key = self._key(orjson.loads(message.body))
-        except ValueError:
-            return
-        if key is not None:
-            self.routed[key] = now
+        for doc in self._documents(message.body):
+            key = self._key(doc)
+            if key is not None:
+                self.routed[key] = now
 
     async def _on_message(self, message: Any) -> None:
         now = time.time()
-        self.count += 1
-        try:
-            doc = orjson.loads(message.body)
-            key = self._key(doc)
-            if key is not None:
-                ts = datetime.fromisoformat(doc["published_at"].replace("Z", "+00:00")).timestamp()
-                self.published[key] = ts
-                self.received[key] = now
-                chan = key >> 32
-                self.top[chan] = max(self.top.get(chan, 0), doc["offset"])
-        except (ValueError, KeyError, TypeError):
-            pass
+        for doc in self._documents(message.body):
+            try:
+                key = self._key(doc)
+                if key is not None:
+                    ts = datetime.fromisoformat(doc["published_at"].replace("Z", "+00:00")).timestamp()
+                    self.published[key] = ts
+                    self.received[key] = now
+                    chan = key >> 32
+                    self.top[chan] = max(self.top.get(chan, 0), doc["offset"])
+            except (ValueError, KeyError, TypeError):
+                pass
         await message.ack()
 
     async def close(self) -> None:
