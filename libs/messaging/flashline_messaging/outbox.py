@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,29 +77,53 @@ async def add_events(session: AsyncSession, envelopes: Sequence[EventEnvelope]) 
     await session.execute(_ADD_EVENTS, _event_params(envelopes))
 
 
-# One round trip: advance the channel's offset (locking its row until commit), queue the
-# publication carrying that offset, queue the integration events given with it (after the
-# publication: they read its RETURNING), wake the relay. The publication JSON is completed in SQL
-# with offset and epoch.
-_PUBLISH_TO_CHANNEL = sa.text(
+# One round trip for every publication of a transaction: advance each channel's offset by its
+# number of publications (locking its row until commit, channels in name order), queue the
+# publications in the order given, each carrying its offset (a channel's in order), queue the
+# integration events given with them (after the publications: they read their RETURNING), wake the
+# relay. A channel named twice is one upsert (Postgres refuses to update a row twice in a statement).
+# The publication JSON is completed in SQL with offset and epoch.
+_PUBLISH = sa.text(
     f"""
-    WITH position AS (
+    WITH input AS (
+        SELECT p.channel, p.data, p.publication, p.epoch, p.n
+        FROM unnest(CAST(:channels AS text[]), CAST(:datas AS bytea[]), CAST(:publications AS text[]),
+                    CAST(:epochs AS text[])) WITH ORDINALITY AS p(channel, data, publication, epoch, n)
+    ), per_channel AS (
+        SELECT channel, count(*) AS published, (array_agg(data ORDER BY n DESC))[1] AS last_data, min(epoch) AS epoch
+        FROM input GROUP BY channel
+    ), position AS (
         INSERT INTO channel_streams AS cs (channel, epoch, top_offset, last_data, updated_at)
-        VALUES (:channel, :epoch, 1, :data, :now)
+        SELECT channel, epoch, published, last_data, :now FROM per_channel ORDER BY channel
         ON CONFLICT (channel) DO UPDATE
-            SET top_offset = cs.top_offset + 1, last_data = EXCLUDED.last_data, updated_at = EXCLUDED.updated_at
-        RETURNING top_offset, epoch
+            SET top_offset = cs.top_offset + EXCLUDED.top_offset, last_data = EXCLUDED.last_data,
+                updated_at = EXCLUDED.updated_at
+        RETURNING channel, top_offset, epoch
+    ), numbered AS (
+        SELECT i.n, i.channel, i.publication, position.epoch,
+               position.top_offset - count(*) OVER (PARTITION BY i.channel)
+                   + row_number() OVER (PARTITION BY i.channel ORDER BY i.n) AS stream_offset
+        FROM input AS i JOIN position USING (channel)
     ), queued AS (
         INSERT INTO outbox (exchange, routing_key, message_id, body)
-        SELECT :exchange, :channel, :channel || '@' || epoch || ':' || top_offset,
-               convert_to((CAST(:publication AS jsonb)
-                           || jsonb_build_object('offset', top_offset, 'epoch', epoch))::text, 'UTF8')
-        FROM position
+        SELECT :exchange, channel, channel || '@' || epoch || ':' || stream_offset,
+               convert_to((CAST(publication AS jsonb)
+                           || jsonb_build_object('offset', stream_offset, 'epoch', epoch))::text, 'UTF8')
+        FROM numbered ORDER BY n
         RETURNING id
     ), events AS ({_QUEUED_EVENTS.format(after="CROSS JOIN (SELECT count(*) FROM queued) AS published")})
-    SELECT top_offset, epoch, pg_notify(:notify, '') FROM position
+    SELECT stream_offset, epoch, pg_notify(:notify, '') FROM numbered ORDER BY n
     """
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One publication for ``publish_to_channels``: ``data`` for ``channel``, kept from ``exclude_client``."""
+
+    channel: str
+    data: dict[str, Any]
+    exclude_client: str | None = None
 
 
 async def publish_to_channel(
@@ -109,33 +134,45 @@ async def publish_to_channel(
     exclude_client: str | None = None,
     events: Sequence[EventEnvelope] = (),
 ) -> StreamPosition:
-    """Give ``channel`` its next offset and queue the publication carrying ``data``.
+    """Give ``channel`` its next offset and queue the publication carrying ``data`` (see ``publish_to_channels``)."""
+    return (await publish_to_channels(session, [Publication(channel, data, exclude_client)], events=events))[0]
 
-    The upsert locks the channel's row until the caller commits, so concurrent writers of one
-    channel serialize here: offsets are gapless, monotonic, and commit in offset order.
-    ``events`` are queued in the same statement, right after the publication and in list order
-    (as ``add_events`` would), which saves a round trip while the caller holds that lock and
-    whatever it locked before.
+
+async def publish_to_channels(
+    session: AsyncSession, publications: Sequence[Publication], *, events: Sequence[EventEnvelope] = ()
+) -> list[StreamPosition]:
+    """Give each publication its channel's next offset and queue them, in one round trip; returns
+    each one's position, in order.
+
+    The upsert locks the channels' rows until the caller commits (in name order, whatever the
+    order given), so concurrent writers of one channel serialize here: offsets are gapless,
+    monotonic, and commit in offset order. ``events`` are queued in the same statement, right
+    after the publications and in list order (as ``add_events`` would), which saves round trips
+    while the caller holds those locks and whatever it locked before.
     """
+    if not publications:
+        raise ValueError("nothing to publish")
     now = datetime.now(UTC)
-    publication: dict[str, Any] = {"channel": channel, "data": data, "published_at": now.isoformat()}
-    if exclude_client:
-        publication["exclude_client"] = exclude_client
-    offset, epoch, _ = (
-        await session.execute(
-            _PUBLISH_TO_CHANNEL,
-            {
-                "channel": channel,
-                "epoch": new_epoch(),
-                "data": orjson.dumps(data),
-                "now": now,
-                "exchange": PUSH_EXCHANGE,
-                "publication": orjson.dumps(publication).decode(),
-                **_event_params(events),
-            },
-        )
-    ).one()
-    return StreamPosition(offset=offset, epoch=epoch)
+    published_at = now.isoformat()
+    bodies = []
+    for publication in publications:
+        body: dict[str, Any] = {"channel": publication.channel, "data": publication.data, "published_at": published_at}
+        if publication.exclude_client:
+            body["exclude_client"] = publication.exclude_client
+        bodies.append(orjson.dumps(body).decode())
+    rows = await session.execute(
+        _PUBLISH,
+        {
+            "channels": [p.channel for p in publications],
+            "datas": [orjson.dumps(p.data) for p in publications],
+            "publications": bodies,
+            "epochs": [new_epoch() for _ in publications],
+            "now": now,
+            "exchange": PUSH_EXCHANGE,
+            **_event_params(events),
+        },
+    )
+    return [StreamPosition(offset=offset, epoch=epoch) for offset, epoch, _ in rows]
 
 
 async def stream_position(session: AsyncSession, channel: str) -> StreamPosition:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -78,8 +78,9 @@ class FakeOrderRepository:
     async def get_many(self, order_ids: Iterable[int], *, for_update: bool = False) -> list[Order]:
         return [_copy(self._store.orders[i]) for i in sorted(set(order_ids)) if i in self._store.orders]
 
-    async def save(self, order: Order) -> None:
-        self._store.orders[order.id] = _copy(order)
+    async def save_many(self, orders: Sequence[Order]) -> None:
+        for order in orders:
+            self._store.orders[order.id] = _copy(order)
 
     async def overdue(self, now: datetime, limit: int) -> list[Order]:
         due = [

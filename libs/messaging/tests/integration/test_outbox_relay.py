@@ -11,7 +11,7 @@ import aio_pika
 import orjson
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from flashline_contracts.envelope import EventEnvelope
 from flashline_contracts.events import StockChanged
@@ -215,6 +215,38 @@ async def test_channel_offsets_are_gapless_under_concurrency(
     assert {p.epoch for p in pubs} == {position.epoch}
     assert sum(p.exclude_client == "tab" for p in pubs) == 1
     await conn.close()
+
+
+async def test_one_statement_publishes_many_channels_in_order_with_a_channel_named_twice(engine: AsyncEngine) -> None:
+    await clear_outbox(engine)
+    tag = uuid.uuid4().hex[:8]
+    b, a, c = f"user#b-{tag}", f"order:a-{tag}", f"tenant:c-{tag}"
+    sessions = async_sessionmaker(engine)
+    async with sessions() as session, session.begin():
+        await outbox.publish_to_channel(session, b, {"n": 0})
+        batch = [
+            outbox.Publication(b, {"n": 1}),
+            outbox.Publication(a, {"n": 2}, "tab"),
+            outbox.Publication(b, {"n": 3}),
+        ]
+        positions = await outbox.publish_to_channels(session, batch, events=[stock_event(1, 1)])
+        await outbox.publish_to_channel(session, c, {"n": 4})
+    assert [p.offset for p in positions] == [2, 1, 3]
+    assert positions[0].epoch == positions[2].epoch != positions[1].epoch
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(outbox_table.c.routing_key, outbox_table.c.body).order_by("id"))).all()
+        latest = {ch: await outbox.latest_publication(AsyncSession(bind=conn), ch) for ch in (a, b)}
+    assert [key for key, _ in rows] == [b, b, a, b, "StockChanged.v1", c]
+    docs = [orjson.loads(body) for key, body in rows if key != "StockChanged.v1"]
+    assert [(d["data"]["n"], d["offset"], d.get("exclude_client")) for d in docs] == [
+        (0, 1, None),
+        (1, 2, None),
+        (2, 1, "tab"),
+        (3, 3, None),
+        (4, 1, None),
+    ]
+    assert latest[b] is not None and (latest[b]["offset"], latest[b]["data"]) == (3, {"n": 3})
+    assert latest[a] is not None and (latest[a]["offset"], latest[a]["data"]) == (1, {"n": 2})
 
 
 async def test_only_one_relay_leads(engine: AsyncEngine, amqp_url: str, messaging_db_url: str) -> None:

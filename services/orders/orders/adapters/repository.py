@@ -7,7 +7,7 @@ a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -44,8 +44,8 @@ class OrderRepository(Protocol):
     async def get_many(self, order_ids: Iterable[int], *, for_update: bool = False) -> list[Order]:
         """Those of ``order_ids`` that exist, by ascending id; ``for_update`` locks them in that order."""
 
-    async def save(self, order: Order) -> None:
-        """Write the state of an order read ``for_update`` and its new history entries."""
+    async def save_many(self, orders: Sequence[Order]) -> None:
+        """Write the state of orders read ``for_update`` and their new history entries (one round trip)."""
 
     async def overdue(self, now: datetime, limit: int) -> list[Order]:
         """Confirmed orders whose payment is due, locked; rows other replicas hold are skipped."""
@@ -152,7 +152,7 @@ class SqlOrderRepository:
         return int((await self._session.execute(_NEXT_ID)).scalar_one())
 
     async def add(self, order: Order) -> None:
-        await self._session.execute(_ADD_ORDER, {**_row(order), **_lines(order), **_history(order)})
+        await self._session.execute(_ADD_ORDER, {**_row(order), **_lines(order), **_histories([order])})
 
     async def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
         query = _GET_FOR_UPDATE if for_update else _GET
@@ -164,8 +164,9 @@ class SqlOrderRepository:
         rows = await self._session.execute(query, {"order_ids": list(order_ids)})
         return [_order_of(row) for row in rows]
 
-    async def save(self, order: Order) -> None:
-        await self._session.execute(_SAVE_ORDER, {**_row(order), **_history(order)})
+    async def save_many(self, orders: Sequence[Order]) -> None:
+        if orders:
+            await self._session.execute(_SAVE_ORDERS, {**_rows(orders), **_histories(orders)})
 
     async def overdue(self, now: datetime, limit: int) -> list[Order]:
         # SKIP LOCKED: an order another replica is expiring (or a customer is paying) is left to
@@ -199,9 +200,10 @@ class SqlOrderRepository:
 _HISTORY_ROWS = """
     INSERT INTO order_history (order_id, version, status, at, reason)
     SELECT written.id, h.version, h.status, h.at, h.reason
-    FROM written, unnest(CAST(:history_versions AS bigint[]), CAST(:history_statuses AS text[]),
-                         CAST(:history_ats AS timestamptz[]), CAST(:history_reasons AS text[]))
-                  AS h(version, status, at, reason)
+    FROM written JOIN unnest(CAST(:history_orders AS bigint[]), CAST(:history_versions AS bigint[]),
+                             CAST(:history_statuses AS text[]), CAST(:history_ats AS timestamptz[]),
+                             CAST(:history_reasons AS text[]))
+                  AS h(order_id, version, status, at, reason) ON h.order_id = written.id
     ON CONFLICT DO NOTHING
 """
 
@@ -224,14 +226,18 @@ _ADD_ORDER = sa.text(
     """
 )
 
-_SAVE_ORDER = sa.text(
+# A confirmation batch saves all its orders at once: their states as parallel arrays.
+_SAVE_ORDERS = sa.text(
     f"""
     WITH written AS (
-        UPDATE orders SET user_id = :user_id, tenant_id = :tenant_id, cart_id = :cart_id, currency = :currency,
-                          total_cents = :total_cents, status = :status, version = :version, reason = :reason,
-                          payment_due_at = :payment_due_at, updated_at = :updated_at
-        WHERE id = :id
-        RETURNING id
+        UPDATE orders SET status = o.status, version = o.version, reason = o.reason,
+                          payment_due_at = o.payment_due_at, updated_at = o.updated_at
+        FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:versions AS bigint[]),
+                    CAST(:reasons AS text[]), CAST(:payment_due_ats AS timestamptz[]),
+                    CAST(:updated_ats AS timestamptz[]))
+             AS o(id, status, version, reason, payment_due_at, updated_at)
+        WHERE orders.id = o.id
+        RETURNING orders.id
     )
     {_HISTORY_ROWS}
     """
@@ -246,12 +252,26 @@ def _lines(order: Order) -> dict[str, Any]:
     }
 
 
-def _history(order: Order) -> dict[str, Any]:
+def _histories(orders: Sequence[Order]) -> dict[str, Any]:
+    entries = [(order.id, e) for order in orders for e in order.history]
     return {
-        "history_versions": [e.version for e in order.history],
-        "history_statuses": [e.status.value for e in order.history],
-        "history_ats": [e.at for e in order.history],
-        "history_reasons": [e.reason for e in order.history],
+        "history_orders": [order_id for order_id, _ in entries],
+        "history_versions": [e.version for _, e in entries],
+        "history_statuses": [e.status.value for _, e in entries],
+        "history_ats": [e.at for _, e in entries],
+        "history_reasons": [e.reason for _, e in entries],
+    }
+
+
+def _rows(orders: Sequence[Order]) -> dict[str, Any]:
+    """What changes after placement (owner, cart, lines and currency never do), as parallel arrays."""
+    return {
+        "ids": [o.id for o in orders],
+        "statuses": [o.status.value for o in orders],
+        "versions": [o.version for o in orders],
+        "reasons": [o.reason for o in orders],
+        "payment_due_ats": [o.payment_due_at for o in orders],
+        "updated_ats": [o.updated_at for o in orders],
     }
 
 

@@ -178,10 +178,10 @@ async def _visible(uow: UnitOfWork, order_id: int, actor: Actor, *, lock: bool =
 
 
 async def _commit(uow: UnitOfWork, *changed: Order, stored: bool = False) -> None:
-    """Save the changed orders (unless just added) and commit them with their events."""
+    """Save the changed orders (unless just added; one statement for all) and commit them with their events."""
+    if not stored:
+        await uow.orders.save_many(changed)
     for order in changed:
-        if not stored:
-            await uow.orders.save(order)
         uow.collect(*order.events)
         order.events.clear()
     await uow.commit()

@@ -119,12 +119,11 @@ def _publications(changes: Sequence[DomainEvent]) -> list[_Publication]:
 class OutboxWriter:
     """Writes a unit of work's domain events into the outbox of its session.
 
-    Publishing locks a channel's row until commit, so the publications go out by channel name,
-    whichever orders they are for: after the order rows (locked first, by id) that is the one lock
-    order of every transaction here, so no two wait on each other in a cycle. The integration
-    events, in their order, ride along in the statement of the last publication
-    (``publish_to_channel(..., events=...)``), or take one statement of their own if nothing is
-    published: a status change costs one round trip per channel and none for its events.
+    Everything leaves in one statement (``outbox.publish_to_channels``): the publications, by
+    channel name whichever orders they are for, then the integration events in their order; with
+    nothing to publish, the events take one statement of their own. The statement locks the
+    channels' rows in name order: after the order rows (locked first, by id) that is the one lock
+    order of every transaction here, so no two wait on each other in a cycle.
     """
 
     producer: str
@@ -141,11 +140,12 @@ class OutboxWriter:
         publications = _publications(changes)
         if not publications:
             await outbox.add_events(session, events)
+            return {}
+        positions = await outbox.publish_to_channels(
+            session, [outbox.Publication(p.channel, p.data) for p in publications], events=events
+        )
         published: dict[str, StreamPosition] = {}
-        for n, publication in enumerate(publications, start=1):
-            position = await outbox.publish_to_channel(
-                session, publication.channel, publication.data, events=events if n == len(publications) else ()
-            )
+        for publication, position in zip(publications, positions, strict=True):
             if publication.version is not None and position.offset != publication.version:
                 raise StreamOutOfStep(
                     f"{publication.channel} is at offset {position.offset}, the order at version {publication.version}"

@@ -121,10 +121,16 @@ async def test_many_orders_come_by_ascending_id_once_each_and_unknown_ids_are_le
 
 async def test_saving_writes_the_state_and_appends_history(repos: Repos) -> None:
     order = await new_order(repos, user())
+    other = await new_order(repos, user())
     order.confirm(NOW + timedelta(seconds=1), timedelta(minutes=5))
-    await repos.orders.save(order)
+    other.reject("insufficient_stock", NOW + timedelta(seconds=1))
+    await repos.orders.save_many([order, other])
     order.cancel(Actor(order.user_id), NOW + timedelta(seconds=2), "changed my mind")
-    await repos.orders.save(order)
+    await repos.orders.save_many([order])
+    await repos.orders.save_many([])
+    rejected = await repos.orders.get(other.id)
+    assert rejected is not None and (rejected.status, rejected.version) == (Status.REJECTED, 2)
+    assert [(h.version, h.status) for h in rejected.history] == [(1, Status.PENDING), (2, Status.REJECTED)]
     found = await repos.orders.get(order.id)
     assert found is not None
     assert (found.status, found.version, found.reason) == (Status.CANCELLED, 3, "changed my mind")
@@ -145,8 +151,7 @@ async def test_overdue_finds_confirmed_orders_past_their_due_time_earliest_first
     early.confirm(base, timedelta(seconds=10))
     paid.confirm(base, timedelta(seconds=5))
     paid.pay(Actor(owner), base)
-    for order in (late, early, paid):
-        await repos.orders.save(order)
+    await repos.orders.save_many([late, early, paid])
     before_any = await repos.orders.overdue(base + timedelta(seconds=9), limit=10)
     assert [o.id for o in before_any if o.user_id == owner] == []
     due = await repos.orders.overdue(base + timedelta(seconds=20), limit=10)
