@@ -8,7 +8,6 @@ from fastapi import FastAPI
 from flashline_service.logging import configure_logging
 from flashline_service.settings import ServiceSettings
 
-
 # An idle keep-alive connection is closed by the client or proxy first, never by the service: a
 # request sent on a connection the server is closing at that moment fails with a reset, and a
 # POST cannot be retried blindly. Above ingress-nginx's 60 s upstream default, and httpx's 5 s.
