@@ -119,7 +119,8 @@ _PUBLISH = sa.text(
 
 @dataclass(frozen=True, slots=True)
 class Publication:
-    """One publication for ``publish_to_channels``: ``data`` for ``channel``, kept from ``exclude_client``."""
+    """One publication for ``publish_to_channels``: ``data`` for ``channel``; the gateway client
+    ``exclude_client`` (the tab that made the change) does not receive it."""
 
     channel: str
     data: dict[str, Any]
