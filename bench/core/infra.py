@@ -22,9 +22,10 @@ def cpu_seconds() -> dict[str, float]:
         try:
             times = proc.cpu_times()
             parent = proc.parent()
+            postmaster = group == "postgres" and (parent is None or parent.name() != "postgres")
         except psutil.Error:  # exited between the listing and the reading
             continue
         totals[group] += times.user + times.system
-        if group == "postgres" and (parent is None or parent.name() != "postgres"):  # the postmaster
+        if postmaster:
             totals[group] += times.children_user + times.children_system
     return totals
