@@ -44,7 +44,7 @@ class Store:
     keys: dict[tuple[str, str], KeyUse] = field(default_factory=dict)
     products: dict[int, CatalogProduct] = field(default_factory=dict)
     offsets: dict[str, int] = field(default_factory=dict)
-    next_id: int = 1
+    next_id: int = 1  # the sequence claims draw order ids from
 
     def snapshot(self) -> Store:
         return copy.deepcopy(self)
@@ -63,10 +63,6 @@ def _copy(order: Order) -> Order:
 class FakeOrderRepository:
     def __init__(self, store: Store) -> None:
         self._store = store
-
-    async def next_id(self) -> int:
-        self._store.next_id += 1
-        return self._store.next_id - 1
 
     async def add(self, order: Order) -> None:
         self._store.orders[order.id] = _copy(order)
@@ -105,14 +101,13 @@ class FakeIdempotencyRepository:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def claim(self, user_id: str, key: str, request_hash: str) -> KeyUse | None:
-        used = self._store.keys.get((user_id, key))
-        if used is None:
-            self._store.keys[(user_id, key)] = KeyUse(request_hash, None)
-        return used
-
-    async def attach(self, user_id: str, key: str, order_id: int) -> None:
-        self._store.keys[(user_id, key)] = KeyUse(self._store.keys[(user_id, key)].request_hash, order_id)
+    async def claim(self, user_id: str, key: str, request_hash: str) -> KeyUse:
+        order_id, self._store.next_id = self._store.next_id, self._store.next_id + 1  # drawn either way, as SQL's
+        earlier = self._store.keys.get((user_id, key))
+        if earlier is not None:
+            return earlier
+        self._store.keys[(user_id, key)] = KeyUse(request_hash, order_id, earlier=True)  # what later claims see
+        return KeyUse(request_hash, order_id, earlier=False)
 
 
 class FakeCatalogRepository:

@@ -27,15 +27,18 @@ from orders.domain.values import Line, Status
 
 @dataclass(frozen=True, slots=True)
 class KeyUse:
-    """An Idempotency-Key already claimed: by which request, for which order."""
+    """An Idempotency-Key's claim: by which request, for which order, and whether it is this request's.
+
+    A fresh claim draws the id of the order the claiming transaction then creates (the foreign key
+    is checked at commit), so placing an order needs no round trip for its id nor to attach it.
+    """
 
     request_hash: str
-    order_id: int | None
+    order_id: int
+    earlier: bool  # claimed by an earlier request (which committed), not by this one
 
 
 class OrderRepository(Protocol):
-    async def next_id(self) -> int: ...
-
     async def add(self, order: Order) -> None:
         """Store a new order with its lines and history."""
 
@@ -57,10 +60,8 @@ class OrderRepository(Protocol):
 
 
 class IdempotencyRepository(Protocol):
-    async def claim(self, user_id: str, key: str, request_hash: str) -> KeyUse | None:
-        """Claim ``key`` for this request; None if it is ours now, else the earlier use."""
-
-    async def attach(self, user_id: str, key: str, order_id: int) -> None: ...
+    async def claim(self, user_id: str, key: str, request_hash: str) -> KeyUse:
+        """Claim ``key`` for this request, with a new order id; or the earlier request's use of it."""
 
 
 class CatalogRepository(Protocol):
@@ -132,7 +133,6 @@ def _order_of(row: Any) -> Order:
     )
 
 
-_NEXT_ID = sa.select(order_ids.next_value())
 _GET = sa.select(*_ORDER, *_LINES, *_HISTORY).where(orders.c.id == sa.bindparam("order_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
 # ``= ANY(array)``, not an expanding IN: one statement text for any number of ids.
@@ -147,9 +147,6 @@ _GET_MANY_FOR_UPDATE = _GET_MANY.with_for_update()
 class SqlOrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-
-    async def next_id(self) -> int:
-        return int((await self._session.execute(_NEXT_ID)).scalar_one())
 
     async def add(self, order: Order) -> None:
         await self._session.execute(_ADD_ORDER, {**_row(order), **_lines(order), **_histories([order])})
@@ -298,12 +295,16 @@ def _row(order: Order) -> dict[str, Any]:
 _KEY = sa.and_(idempotency_keys.c.user_id == sa.bindparam("owner"), idempotency_keys.c.key == sa.bindparam("idem_key"))
 _CLAIM_KEY = (
     pg_insert(idempotency_keys)
-    .values(user_id=sa.bindparam("owner"), key=sa.bindparam("idem_key"), request_hash=sa.bindparam("hash"))
+    .values(
+        user_id=sa.bindparam("owner"),
+        key=sa.bindparam("idem_key"),
+        request_hash=sa.bindparam("hash"),
+        order_id=order_ids.next_value(),  # drawn on a conflict too: a gap in the ids, nothing more
+    )
     .on_conflict_do_nothing()
-    .returning(idempotency_keys.c.key)
+    .returning(idempotency_keys.c.order_id)
 )
 _KEY_USE = sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(_KEY)
-_ATTACH_KEY = sa.update(idempotency_keys).where(_KEY).values(order_id=sa.bindparam("new_order_id"))
 _PRODUCTS = sa.select(catalog_products).where(catalog_products.c.product_id.in_(sa.bindparam("ids", expanding=True)))
 
 
@@ -311,18 +312,15 @@ class SqlIdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def claim(self, user_id: str, key: str, request_hash: str) -> KeyUse | None:
+    async def claim(self, user_id: str, key: str, request_hash: str) -> KeyUse:
         # A concurrent claim of the same key blocks here until its transaction ends; if it
         # committed, our insert does nothing and the select below sees its row.
         params = {"owner": user_id, "idem_key": key}
-        inserted = await self._session.execute(_CLAIM_KEY, {**params, "hash": request_hash})
-        if inserted.first() is not None:
-            return None
+        inserted = (await self._session.execute(_CLAIM_KEY, {**params, "hash": request_hash})).first()
+        if inserted is not None:
+            return KeyUse(request_hash, inserted.order_id, earlier=False)
         row = (await self._session.execute(_KEY_USE, params)).one()
-        return KeyUse(row.request_hash, row.order_id)
-
-    async def attach(self, user_id: str, key: str, order_id: int) -> None:
-        await self._session.execute(_ATTACH_KEY, {"owner": user_id, "idem_key": key, "new_order_id": order_id})
+        return KeyUse(row.request_hash, row.order_id, earlier=True)
 
 
 class SqlCatalogRepository:

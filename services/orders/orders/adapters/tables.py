@@ -66,7 +66,8 @@ idempotency_keys = sa.Table(
     sa.Column("user_id", sa.Text, primary_key=True),
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("request_hash", sa.Text, nullable=False),
-    sa.Column("order_id", sa.BigInteger, sa.ForeignKey("orders.id")),
+    # Drawn by the claim, before the order exists: the key is checked at commit.
+    sa.Column("order_id", sa.BigInteger, sa.ForeignKey("orders.id", deferrable=True, initially="DEFERRED")),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 

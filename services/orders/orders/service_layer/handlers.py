@@ -35,25 +35,26 @@ class Placed:
 async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork) -> Placed:
     """Create a pending order priced from the catalog read model, once per Idempotency-Key.
 
-    The key is claimed first, in the same transaction: a failure (unknown product, say) rolls the
-    claim back too, so the client may retry with the same key once the request can succeed.
+    The key is claimed first, in the same transaction, and the claim draws the order's id: a
+    failure (unknown product, say) rolls the claim back too, so the client may retry with the same
+    key once the request can succeed.
     """
     pricing.check_items(cmd.items, cmd.cart_id)
     request_hash = pricing.fingerprint(cmd.items, cmd.cart_id)
     actor = cmd.actor
     async with uow:
-        used = await uow.idempotency.claim(actor.user_id, cmd.idempotency_key, request_hash)
-        if used is not None:
-            if used.request_hash != request_hash or used.order_id is None:
+        claim = await uow.idempotency.claim(actor.user_id, cmd.idempotency_key, request_hash)
+        if claim.earlier:
+            if claim.request_hash != request_hash:
                 raise IdempotencyKeyReused(cmd.idempotency_key)
-            earlier = await uow.orders.get(used.order_id)
+            earlier = await uow.orders.get(claim.order_id)
             if earlier is None:
-                raise OrderNotFound(used.order_id)
+                raise OrderNotFound(claim.order_id)
             return Placed(earlier, replayed=True)
         catalog = await uow.catalog.by_ids(item.product_id for item in cmd.items)
         lines, currency = pricing.price(cmd.items, catalog)
         order = Order.place(
-            order_id=await uow.orders.next_id(),
+            order_id=claim.order_id,
             actor=actor,
             cart_id=cmd.cart_id,
             lines=lines,
@@ -61,7 +62,6 @@ async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork) -> Placed:
             at=uow.clock(),
         )
         await uow.orders.add(order)
-        await uow.idempotency.attach(actor.user_id, cmd.idempotency_key, order.id)
         await _commit(uow, order, stored=True)
     return Placed(order, replayed=False, stream=uow.published.get(order_channel(order.id)))
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from orders.adapters.repository import (
@@ -80,7 +81,7 @@ def user() -> str:
 
 async def new_order(repos: Repos, user_id: str, *, tenant: str | None = None, at: datetime = NOW) -> Order:
     order = Order.place(
-        order_id=await repos.orders.next_id(),
+        order_id=(await repos.keys.claim(user_id, uuid.uuid4().hex, "hash")).order_id,
         actor=Actor(user_id, tenant_id=tenant),
         cart_id="cart",
         lines=(Line(5, 1, 700), Line(3, 2, 100)),
@@ -91,8 +92,8 @@ async def new_order(repos: Repos, user_id: str, *, tenant: str | None = None, at
     return order
 
 
-async def test_ids_are_unique_and_increasing(repos: Repos) -> None:
-    ids = [await repos.orders.next_id() for _ in range(3)]
+async def test_claims_draw_unique_increasing_order_ids(repos: Repos) -> None:
+    ids = [(await repos.keys.claim(user(), uuid.uuid4().hex, "h")).order_id for _ in range(3)]
     assert ids == sorted(set(ids)) and len(ids) == 3
 
 
@@ -175,12 +176,19 @@ async def test_pages_are_newest_first_per_user_or_tenant(repos: Repos) -> None:
 
 async def test_an_idempotency_key_is_claimed_once_per_user(repos: Repos) -> None:
     alice, key = user(), uuid.uuid4().hex
-    assert await repos.keys.claim(alice, key, "h1") is None
-    assert await repos.keys.claim(alice, key, "h2") == KeyUse("h1", None)
-    order = await new_order(repos, alice)
-    await repos.keys.attach(alice, key, order.id)
-    assert await repos.keys.claim(alice, key, "h1") == KeyUse("h1", order.id)
-    assert await repos.keys.claim(user(), key, "h1") is None
+    mine = await repos.keys.claim(alice, key, "h1")
+    assert not mine.earlier and mine.request_hash == "h1"
+    assert await repos.keys.claim(alice, key, "h2") == KeyUse("h1", mine.order_id, earlier=True)
+    assert await repos.keys.claim(alice, key, "h1") == KeyUse("h1", mine.order_id, earlier=True)
+    bobs = await repos.keys.claim(user(), key, "h1")
+    assert not bobs.earlier and bobs.order_id > mine.order_id
+
+
+async def test_a_claim_commits_only_with_the_order_it_drew(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session:
+        await SqlIdempotencyRepository(session).claim(user(), uuid.uuid4().hex, "h")
+        with pytest.raises(IntegrityError, match="idempotency_keys_order_id_fkey"):
+            await session.commit()
 
 
 async def test_the_catalog_read_model_keeps_the_newest_product(repos: Repos) -> None:
