@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 import orjson
 
-from flashline_contracts.publications import push_documents
+from flashline_contracts.batches import documents
 from flashline_contracts.topology import PUSH_EXCHANGE, PUSH_STREAM, PUSH_STREAM_ARGUMENTS
 from flashline_messaging.outbox import NOTIFY_CHANNEL
 from flashline_messaging.relay import asyncpg_dsn
@@ -205,7 +205,7 @@ class Tap:
     def _documents(body: bytes) -> list[Any]:
         """The publications of a push-log message (one, or a relay batch); none if it is not JSON."""
         try:
-            return push_documents(orjson.loads(body))
+            return documents(orjson.loads(body))
         except ValueError:
             return []
 

@@ -45,7 +45,7 @@ class Params:
     storm_rounds: int = 3  # connect storms in scenario 3; the median round is reported
     idp_algorithm: str = "RS256"  # connection tokens: RS256 (identity providers' default), ES256 or EdDSA
     buyers: int = 100  # hot SKU: concurrent buyers
-    hot_stock: int = 4000
+    hot_stock: int = 20_000  # more than buyers can order in hot_duration: the duration bounds the run, not a sell-out
     hot_duration: float = 20.0
     gateways: str = "1,2,3"  # scale-out
     scale_clients: int = 10_000

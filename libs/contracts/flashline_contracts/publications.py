@@ -5,7 +5,6 @@ Every publication carries the channel's full state, so the latest one is a snaps
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -25,7 +24,7 @@ class StreamPosition(Contract):
 
 class PushPublication(Contract):
     """One publication for one channel, as the producer's outbox relay puts it on the push log
-    (alone, or with the others of a batch: ``join_push_bodies``).
+    (alone, or with the others of a batch: ``flashline_contracts.batches``).
 
     ``offset`` is gapless and monotonic per channel, assigned in the producer's transaction;
     ``epoch`` is stable for the channel. ``exclude_client`` names a gateway client id that must
@@ -39,21 +38,6 @@ class PushPublication(Contract):
     data: dict[str, Any]
     exclude_client: str | None = None
     published_at: datetime
-
-
-def join_push_bodies(bodies: Sequence[bytes]) -> bytes:
-    """One push-log message carrying several ``PushPublication`` JSON objects: an array, in order.
-
-    A relay batch travels as one broker message: each message costs the producer a write, the
-    broker a stream entry and every gateway pod a delivery, and a flash sale makes several
-    publications per order (the order's channel, its owner's, the product's stock).
-    """
-    return bodies[0] if len(bodies) == 1 else b"[" + b",".join(bodies) + b"]"
-
-
-def push_documents(message: Any) -> list[Any]:
-    """The publications of a parsed push-log message, one object or an array of them, in order."""
-    return message if isinstance(message, list) else [message]
 
 
 class StockState(Contract):

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+from flashline_contracts.batches import documents, join_bodies
 from flashline_contracts.channels import (
     ChannelName,
     cart_channel,
@@ -27,7 +28,7 @@ from flashline_contracts.events import (
     StockReserved,
 )
 from flashline_contracts.events.orders import OrderLine
-from flashline_contracts.publications import PushPublication, join_push_bodies, push_documents
+from flashline_contracts.publications import PushPublication
 from flashline_contracts.tokens import SubscriptionClaims, UserClaims
 
 SAMPLES = {
@@ -124,10 +125,10 @@ def test_a_push_batch_is_an_array_of_publications_in_order_and_a_single_one_stay
     at = datetime.now(UTC)
     pubs = [PushPublication(channel=f"stock:{n}", offset=n, epoch="e", data={"n": n}, published_at=at) for n in (1, 2)]
     bodies = [pub.model_dump_json().encode() for pub in pubs]
-    assert join_push_bodies(bodies[:1]) == bodies[0]
-    batch = orjson.loads(join_push_bodies(bodies))
-    assert [PushPublication.model_validate(doc) for doc in push_documents(batch)] == pubs
-    assert push_documents(orjson.loads(bodies[1])) == [orjson.loads(bodies[1])]
+    assert join_bodies(bodies[:1]) == bodies[0]
+    batch = orjson.loads(join_bodies(bodies))
+    assert [PushPublication.model_validate(doc) for doc in documents(batch)] == pubs
+    assert documents(orjson.loads(bodies[1])) == [orjson.loads(bodies[1])]
 
 
 def test_a_status_change_is_published_under_its_status_and_origin_and_other_events_under_their_type() -> None:

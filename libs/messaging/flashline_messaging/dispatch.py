@@ -1,5 +1,10 @@
 """The delivery policy both bus adapters share: parse, route, retry, or dead-letter with a reason.
 
+A message is one envelope or an array of envelope objects (a relay batch, ``flashline_contracts.batches``);
+each envelope of a batch succeeds or fails on its own, and they are handled concurrently, so a
+group-committing handler takes them in one transaction (one aggregate's still one at a time, in
+array order).
+
 - A body that is not a known, valid contract is dead-lettered at once (it never will be).
 - ``PermanentError`` from a handler: dead-lettered at once.
 - A transient failure (``errors.is_transient``): retried with capped backoff for as long as it
@@ -15,7 +20,8 @@ import random
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -36,6 +42,8 @@ class Handled:
 class DeadLettered:
     reason: str
     attempts: int
+    body: bytes = b""  # the envelope as it is dead-lettered: the message, or its element of a batch
+    event_id: str = ""  # an element of a batch that could be read: its id, for the dead letter's
 
 
 Outcome = Handled | DeadLettered
@@ -86,10 +94,11 @@ class Dispatcher:
         """The topic patterns to bind the service's queue with."""
         return list(self._bindings)
 
-    def parse(self, body: bytes) -> tuple[EventEnvelope, IntegrationEvent, list[Handler]] | DeadLettered:
+    def _parse(self, document: Any) -> tuple[EventEnvelope, IntegrationEvent, list[Handler]] | DeadLettered:
+        """A parsed envelope (JSON) -> the envelope, its event and its handlers."""
         try:
-            envelope = EventEnvelope.model_validate(orjson.loads(body))
-        except (orjson.JSONDecodeError, ValidationError, UnicodeDecodeError) as exc:
+            envelope = EventEnvelope.model_validate(document)
+        except ValidationError as exc:
             return DeadLettered(f"malformed envelope: {_short(exc)}", attempts=1)
         entry = self._handlers.get(envelope.routing_key)
         if entry is None:
@@ -100,17 +109,31 @@ class Dispatcher:
         except (ValidationError, ValueError) as exc:
             return DeadLettered(f"invalid {envelope.routing_key} payload: {_short(exc)}", attempts=1)
 
-    async def deliver(self, body: bytes) -> Outcome:
-        parsed = self.parse(body)
+    async def deliver(self, body: bytes) -> list[Outcome]:
+        """Handle a message; the outcome of each envelope it carries, in order."""
+        try:
+            message = orjson.loads(body)
+        except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
+            log.error("dead-lettering message: malformed envelope: %s", _short(exc))
+            return [DeadLettered(f"malformed envelope: {_short(exc)}", attempts=1, body=body)]
+        if not (isinstance(message, list) and message and all(isinstance(doc, dict) for doc in message)):
+            return [await self._deliver_one(message, body)]  # one envelope; or no batch: whole, as it came
+        return list(await asyncio.gather(*(self._deliver_one(document, None) for document in message)))
+
+    async def _deliver_one(self, document: Any, body: bytes | None) -> Outcome:
+        """``body``: the message's, when ``document`` is the whole message (kept byte for byte)."""
+        parsed = self._parse(document)
         if isinstance(parsed, DeadLettered):
             log.error("dead-lettering message: %s", parsed.reason)
-            return parsed
+            return replace(parsed, body=body if body is not None else orjson.dumps(document))
         envelope, event, handlers = parsed
         async with self._locks.hold(f"{envelope.producer}:{envelope.aggregate_id}"):
             for handler in handlers:
                 outcome = await self._run(handler, event, envelope)
                 if isinstance(outcome, DeadLettered):
-                    return outcome
+                    if body is not None:  # the whole message: dead-lettered as it came, id and all
+                        return replace(outcome, body=body)
+                    return replace(outcome, body=orjson.dumps(document), event_id=str(envelope.event_id))
         return Handled()
 
     async def _run(self, handler: Handler, event: IntegrationEvent, envelope: EventEnvelope) -> Outcome:

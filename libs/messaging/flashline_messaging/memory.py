@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from flashline_contracts.batches import documents
 from flashline_contracts.envelope import EventEnvelope
 from flashline_messaging.bus import E
 from flashline_messaging.dispatch import DeadLettered, Dispatcher
@@ -49,14 +50,16 @@ class InMemoryEventBus:
         bound = any(matches(binding, routing_key) for binding in self._dispatcher.bindings)
         if not bound and self._parses(body):
             return  # not bound: RabbitMQ would not route it to this service either
-        outcome = await self._dispatcher.deliver(body)
-        if isinstance(outcome, DeadLettered):
-            self.dead_letters.append(DeadLetter(body, outcome.reason, outcome.attempts))
+        for outcome in await self._dispatcher.deliver(body):
+            if isinstance(outcome, DeadLettered):
+                self.dead_letters.append(DeadLetter(outcome.body, outcome.reason, outcome.attempts))
 
     @staticmethod
     def _parses(body: bytes) -> bool:
+        """Whether every envelope of a message (one, or a relay batch) is well-formed."""
         try:
-            EventEnvelope.model_validate(orjson.loads(body))
+            for document in documents(orjson.loads(body)):
+                EventEnvelope.model_validate(document)
         except Exception:  # noqa: BLE001
             return False
         return True

@@ -1,8 +1,9 @@
 """The bus on RabbitMQ: one durable quorum queue per service, bound per handled event type.
 
-Messages are acknowledged only after their handler returned (and so after its transaction
-committed). Poison messages are republished, with the reason in a header, to the service's
-dead-letter queue, and only then acknowledged.
+Messages are acknowledged only after their handlers returned (and so after their transactions
+committed), for every envelope a message carries (one, or a relay batch). Poison envelopes are
+republished, each alone with the reason in a header, to the service's dead-letter queue, and
+only then is their message acknowledged.
 """
 
 from __future__ import annotations
@@ -103,12 +104,12 @@ class RabbitMQEventBus:
         if task is not None:
             self._inflight.add(task)
         try:
-            outcome = await self._dispatcher.deliver(message.body)
-            if isinstance(outcome, DeadLettered):
-                await self._dead_letter(message, outcome)
-                DEAD_LETTERED.labels(self._service).inc()
-            else:
-                CONSUMED.labels(self._service).inc()
+            outcomes = await self._dispatcher.deliver(message.body)
+            dead = [outcome for outcome in outcomes if isinstance(outcome, DeadLettered)]
+            if dead:
+                await self._dead_letter(message, dead)
+                DEAD_LETTERED.labels(self._service).inc(len(dead))
+            CONSUMED.labels(self._service).inc(len(outcomes) - len(dead))
             await message.ack()
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
@@ -123,23 +124,23 @@ class RabbitMQEventBus:
             if task is not None:
                 self._inflight.discard(task)
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, outcome: DeadLettered) -> None:
+    async def _dead_letter(self, message: AbstractIncomingMessage, dead: list[DeadLettered]) -> None:
         assert self._publisher is not None
-        headers = {
-            REASON_HEADER: outcome.reason,
-            CONSUMER_HEADER: self._service,
-            ORIGINAL_ROUTING_KEY_HEADER: message.routing_key or "",
-            "x-flashline-attempts": outcome.attempts,
-        }
         await self._publisher.publish(
             [
                 OutboundMessage(
                     exchange=DEAD_LETTER_EXCHANGE,
                     routing_key=dead_letter_queue(self._service),
-                    message_id=message.message_id or "",
-                    body=message.body,
-                    headers=headers,
+                    message_id=outcome.event_id or message.message_id or "",
+                    body=outcome.body,
+                    headers={
+                        REASON_HEADER: outcome.reason,
+                        CONSUMER_HEADER: self._service,
+                        ORIGINAL_ROUTING_KEY_HEADER: message.routing_key or "",
+                        "x-flashline-attempts": outcome.attempts,
+                    },
                 )
+                for outcome in dead
             ]
         )
 

@@ -2,9 +2,9 @@
 
 One relay per service is the leader at a time (a Postgres advisory lock), so rows leave in the
 order they were written, which per aggregate and per channel is commit order (writers of one
-aggregate or channel serialize on its row lock). Consecutive push publications travel as one
-message (``outbound_messages``). Rows are deleted only after their confirm; a broker outage just
-leaves them waiting, with backoff between attempts.
+aggregate or channel serialize on its row lock). A batch's rows for one destination travel as one
+message, each aggregate's and channel's in order (``outbound``). Rows are deleted only after their
+confirm; a broker outage just leaves them waiting, with backoff between attempts.
 """
 
 from __future__ import annotations
@@ -14,17 +14,16 @@ import contextlib
 import logging
 import random
 import zlib
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Protocol
 
 import asyncpg
 from prometheus_client import Counter, Gauge
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flashline_contracts.publications import join_push_bodies
-from flashline_contracts.topology import PUSH_EXCHANGE
 from flashline_messaging.amqp import OutboundMessage
+from flashline_messaging.outbound import outbound_messages
 from flashline_messaging.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger("flashline.relay")
@@ -38,9 +37,6 @@ OUTBOX_FAILURES = Counter("flashline_outbox_publish_failures_total", "Failed pub
 _PENDING = "SELECT id, exchange, routing_key, message_id, body FROM outbox ORDER BY id LIMIT $1"
 _CONFIRMED = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 
-# Publications per push-log message: a confirm batch of a busy consumer writes a few per order.
-PUSH_GROUP_LIMIT = 100
-
 
 class PublishFailed(Exception):
     """The broker did not confirm a batch; its rows stay in the outbox."""
@@ -53,36 +49,6 @@ class BatchPublisher(Protocol):
 def asyncpg_dsn(database_url: str) -> str:
     """The plain libpq DSN asyncpg wants, from a SQLAlchemy URL."""
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def outbound_messages(rows: Sequence[Mapping[str, Any]]) -> list[OutboundMessage]:
-    """The messages for outbox rows in id order: one per integration event, one per run of push
-    publications (``join_push_bodies``, at most ``PUSH_GROUP_LIMIT`` each).
-
-    Order is kept: the gateway reads a batch's publications in array order, and a run ends at
-    the next integration event, which never overtakes a publication written before it.
-    """
-    messages: list[OutboundMessage] = []
-    run: list[Mapping[str, Any]] = []
-
-    def flush_run() -> None:
-        if run:
-            first, last = run[0], run[-1]
-            message_id = first["message_id"] if len(run) == 1 else f"{first['message_id']}..{last['message_id']}"
-            body = join_push_bodies([r["body"] for r in run])
-            messages.append(OutboundMessage(PUSH_EXCHANGE, first["routing_key"], message_id, body))
-            run.clear()
-
-    for row in rows:
-        if row["exchange"] == PUSH_EXCHANGE:
-            run.append(row)
-            if len(run) == PUSH_GROUP_LIMIT:
-                flush_run()
-            continue
-        flush_run()
-        messages.append(OutboundMessage(row["exchange"], row["routing_key"], row["message_id"], row["body"]))
-    flush_run()
-    return messages
 
 
 class OutboxRelay:

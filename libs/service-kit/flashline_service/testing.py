@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 
-from flashline_contracts.publications import push_documents
+from flashline_contracts.batches import documents
 from flashline_contracts.topology import EVENTS_EXCHANGE, PUSH_EXCHANGE
 
 # CPython 3.11.7 can fail to compile a module imported from deep inside pytest's terminal summary
@@ -281,7 +281,7 @@ class Tap:
             await queue.bind(ex, routing_key=key)
 
         async def collect(message: Any) -> None:
-            tap.messages.extend(push_documents(orjson.loads(message.body)))  # a push message may be a batch
+            tap.messages.extend(documents(orjson.loads(message.body)))  # a push message may be a batch
             await message.ack()
 
         await queue.consume(collect)

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cart.adapters.tables import stock_levels
 from cart.settings import CartSettings
+from flashline_contracts.batches import documents
 from flashline_contracts.envelope import EventEnvelope, IntegrationEvent
 from flashline_contracts.events import OrderStatusChanged, ProductChanged, StockChanged
-from flashline_contracts.publications import push_documents
 from flashline_contracts.topology import PUSH_EXCHANGE
 from flashline_messaging.rabbitmq import RabbitMQEventBus
 from flashline_service.testing import eventually
@@ -120,7 +120,7 @@ async def push_tap(amqp_url: str) -> AsyncIterator[PushTap]:
         await queue.bind(exchange)
 
         async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            tap.messages.extend(push_documents(orjson.loads(message.body)))  # one, or a relay batch
+            tap.messages.extend(documents(orjson.loads(message.body)))  # one, or a relay batch
             await message.ack()
 
         await queue.consume(collect)

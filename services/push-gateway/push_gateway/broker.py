@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from flashline_contracts.publications import push_documents
+from flashline_contracts.batches import documents
 
 MARKER_HEADER = "x-flashline-marker"
 
@@ -39,7 +39,7 @@ def decode_push_message(body: bytes) -> tuple[list[Incoming], list[str]]:
     """The publications of one push-log message, in order, and why each malformed one was left out.
 
     A message carries one ``PushPublication`` object or an array of them (a producer's relay
-    batch, ``join_push_bodies``): one bad element costs only itself. A body that is not JSON at
+    batch, ``join_bodies``): one bad element costs only itself. A body that is not JSON at
     all is one problem.
     """
     try:
@@ -48,7 +48,7 @@ def decode_push_message(body: bytes) -> tuple[list[Incoming], list[str]]:
         return [], [f"not JSON: {exc}"]
     publications: list[Incoming] = []
     problems: list[str] = []
-    for doc in push_documents(message):
+    for doc in documents(message):
         try:
             publications.append(_publication(doc))
         except ValueError as exc:

@@ -7,7 +7,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from flashline_contracts.publications import join_push_bodies
+from flashline_contracts.batches import join_bodies
 from push_gateway.broker import Incoming
 
 
@@ -120,7 +120,7 @@ class BrokerContract:
         stock, order = f"stock:{uuid.uuid4().hex}", f"order:{uuid.uuid4().hex}"
         await broker.consume_push_log(since=None, on_publication=reader.on_publication, on_marker=reader.on_marker)
         bad = json.dumps({"channel": stock, "offset": "x", "epoch": "e", "data": {}}).encode()
-        batch = join_push_bodies([_body(stock, 1), _body(order, 1), bad, _body(stock, 2)])
+        batch = join_bodies([_body(stock, 1), _body(order, 1), bad, _body(stock, 2)])
         await broker.publish_push(batch, stock)
         await _until(lambda: len(reader.of(stock)) >= 2)
         mine = [(p.channel, p.offset) for p in reader.publications if p.channel in (stock, order)]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import orjson
+
+from flashline_contracts.batches import join_bodies
 from flashline_contracts.envelope import EventEnvelope
 from flashline_contracts.events import OrderStatusChanged, StockChanged, StockReserved
 from flashline_messaging.errors import PermanentError, TransientError
@@ -152,3 +155,45 @@ async def test_unexpected_errors_are_dead_lettered_after_bounded_attempts(harnes
     await eventually(one_dead)
     assert calls == 3
     assert dead[0][1] == "KeyError: 'bug'"
+
+
+async def test_a_batch_message_delivers_each_envelope_and_dead_letters_only_the_poison_one(
+    harness: BusHarness,
+) -> None:
+    got: list[tuple[int, int]] = []
+    running = 0
+    most_at_once = 0
+
+    async def handle(event: StockChanged, envelope: EventEnvelope) -> None:
+        nonlocal running, most_at_once
+        running += 1
+        most_at_once = max(most_at_once, running)
+        await asyncio.sleep(0.05)  # long enough for the batch's other products to start meanwhile
+        running -= 1
+        if event.version == 13:
+            raise PermanentError("version 13 is cursed")
+        got.append((event.product_id, event.version))
+
+    def level(product_id: int, version: int) -> bytes:
+        event = StockChanged(product_id=product_id, available=3, status="low", version=version)
+        return raw(EventEnvelope.wrap(event, producer="catalog", aggregate_id=product_id))
+
+    harness.bus.subscribe(StockChanged, handle)
+    await harness.bus.start()
+    poison = level(2, 13)
+    bodies = [level(1, 1), level(2, 1), poison, level(1, 2), b'{"type": "StockChanged"}']
+    await harness.inject_raw(join_bodies(bodies), StockChanged.routing_key())
+    await eventually(lambda: len(got) == 3)
+    assert sorted(got) == [(1, 1), (1, 2), (2, 1)]
+    assert got.index((1, 1)) < got.index((1, 2)), "one aggregate's envelopes in array order"
+    assert most_at_once >= 2, "different aggregates are handled concurrently"
+    dead: list[tuple[bytes, str]] = []
+
+    async def two_dead() -> bool:
+        dead[:] = await harness.dead_letters()
+        return len(dead) == 2
+
+    await eventually(two_dead)
+    by_reason = {reason.split(":")[0]: body for body, reason in dead}
+    assert orjson.loads(by_reason["permanent"]) == orjson.loads(poison), "the poison envelope alone"
+    assert orjson.loads(by_reason["malformed envelope"]) == {"type": "StockChanged"}

@@ -29,9 +29,11 @@ def test_anonymous_connect_reply_has_what_the_sdks_need(harness):
 
 
 def test_user_token_sets_expiry_and_ttl(harness, tokens):
-    session, _, replies = _connect(harness, tokens.user("alice", ttl=600))
+    # Minted on the harness's clock: a second boundary between the two clocks would read 601.
+    token = tokens.raw("identity", {"sub": "alice"}, ttl=600, now=harness.clock.now)
+    session, _, replies = _connect(harness, token)
     result = replies[0]["connect"]
-    assert result["expires"] is True and 590 <= result["ttl"] <= 600
+    assert result["expires"] is True and result["ttl"] == 600
     assert session.user == "alice"
 
 
