@@ -14,6 +14,7 @@ from flashline_service.app import create_service_app
 from orders.entrypoints import background, consumers
 from orders.entrypoints.api import errors, orders, tenants
 from orders.service_layer.integration import OutboxWriter
+from orders.service_layer.placements import Placements
 from orders.service_layer.unit_of_work import Clock, SqlUnitOfWork
 from orders.settings import OrdersSettings
 
@@ -56,7 +57,7 @@ def build_app(settings: OrdersSettings, *, clock: Clock = utc_now) -> FastAPI:
         routers=[orders.router, tenants.router],
         subscribe=subscribe,
         on_startup=[start_sweeper],
-        state={"unit_of_work": unit_of_work},
+        state={"unit_of_work": unit_of_work, "placements": Placements(unit_of_work)},
     )
     errors.install(app)
     return app

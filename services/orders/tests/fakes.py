@@ -13,6 +13,7 @@ from flashline_contracts.publications import StreamPosition
 from orders.adapters.repository import (
     CatalogRepository,
     IdempotencyRepository,
+    KeyClaim,
     KeyUse,
     OrderRepository,
     StreamRepository,
@@ -64,8 +65,9 @@ class FakeOrderRepository:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def add(self, order: Order) -> None:
-        self._store.orders[order.id] = _copy(order)
+    async def add_many(self, orders: Sequence[Order]) -> None:
+        for order in orders:
+            self._store.orders[order.id] = _copy(order)
 
     async def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
         found = self._store.orders.get(order_id)
@@ -108,6 +110,10 @@ class FakeIdempotencyRepository:
             return earlier
         self._store.keys[(user_id, key)] = KeyUse(request_hash, order_id, earlier=True)  # what later claims see
         return KeyUse(request_hash, order_id, earlier=False)
+
+    async def claim_many(self, claims: Sequence[KeyClaim]) -> list[int | None]:
+        uses = [await self.claim(c.user_id, c.key, c.request_hash) for c in claims]
+        return [None if use.earlier else use.order_id for use in uses]
 
 
 class FakeCatalogRepository:

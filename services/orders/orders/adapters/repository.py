@@ -38,9 +38,18 @@ class KeyUse:
     earlier: bool  # claimed by an earlier request (which committed), not by this one
 
 
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A request's claim on its user's Idempotency-Key."""
+
+    user_id: str
+    key: str
+    request_hash: str
+
+
 class OrderRepository(Protocol):
-    async def add(self, order: Order) -> None:
-        """Store a new order with its lines and history."""
+    async def add_many(self, orders: Sequence[Order]) -> None:
+        """Store new orders with their lines and history (one round trip)."""
 
     async def get(self, order_id: int, *, for_update: bool = False) -> Order | None: ...
 
@@ -62,6 +71,10 @@ class OrderRepository(Protocol):
 class IdempotencyRepository(Protocol):
     async def claim(self, user_id: str, key: str, request_hash: str) -> KeyUse:
         """Claim ``key`` for this request, with a new order id; or the earlier request's use of it."""
+
+    async def claim_many(self, claims: Sequence[KeyClaim]) -> list[int | None]:
+        """Claim distinct keys at once (one round trip): the new order id of each key claimed now,
+        None for a key an earlier request claimed."""
 
 
 class CatalogRepository(Protocol):
@@ -148,8 +161,9 @@ class SqlOrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, order: Order) -> None:
-        await self._session.execute(_ADD_ORDER, {**_row(order), **_lines(order), **_histories([order])})
+    async def add_many(self, orders: Sequence[Order]) -> None:
+        if orders:
+            await self._session.execute(_ADD_ORDERS, {**_new_rows(orders), **_lines(orders), **_histories(orders)})
 
     async def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
         query = _GET_FOR_UPDATE if for_update else _GET
@@ -204,20 +218,24 @@ _HISTORY_ROWS = """
     ON CONFLICT DO NOTHING
 """
 
-_ADD_ORDER = sa.text(
+_ADD_ORDERS = sa.text(
     f"""
     WITH written AS (
         INSERT INTO orders (id, user_id, tenant_id, cart_id, currency, total_cents, status, version, reason,
                             payment_due_at, created_at, updated_at)
-        VALUES (:id, :user_id, :tenant_id, :cart_id, :currency, :total_cents, :status, :version, :reason,
-                :payment_due_at, :created_at, :updated_at)
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:user_ids AS text[]), CAST(:tenant_ids AS text[]),
+                             CAST(:cart_ids AS text[]), CAST(:currencies AS text[]), CAST(:totals AS bigint[]),
+                             CAST(:statuses AS text[]), CAST(:versions AS bigint[]), CAST(:reasons AS text[]),
+                             CAST(:payment_due_ats AS timestamptz[]), CAST(:created_ats AS timestamptz[]),
+                             CAST(:updated_ats AS timestamptz[]))
         RETURNING id
     ), lines AS (
         INSERT INTO order_lines (order_id, product_id, position, quantity, unit_price_cents)
-        SELECT written.id, l.product_id, CAST(l.n - 1 AS smallint), l.quantity, l.unit_price_cents
-        FROM written, unnest(CAST(:line_products AS bigint[]), CAST(:line_quantities AS bigint[]),
-                             CAST(:line_prices AS bigint[]))
-                      WITH ORDINALITY AS l(product_id, quantity, unit_price_cents, n)
+        SELECT written.id, l.product_id, l.position, l.quantity, l.unit_price_cents
+        FROM written JOIN unnest(CAST(:line_orders AS bigint[]), CAST(:line_products AS bigint[]),
+                                 CAST(:line_positions AS smallint[]), CAST(:line_quantities AS bigint[]),
+                                 CAST(:line_prices AS bigint[]))
+                      AS l(order_id, product_id, position, quantity, unit_price_cents) ON l.order_id = written.id
     )
     {_HISTORY_ROWS}
     """
@@ -241,11 +259,14 @@ _SAVE_ORDERS = sa.text(
 )
 
 
-def _lines(order: Order) -> dict[str, Any]:
+def _lines(orders: Sequence[Order]) -> dict[str, Any]:
+    lines = [(order.id, position, line) for order in orders for position, line in enumerate(order.lines)]
     return {
-        "line_products": [line.product_id for line in order.lines],
-        "line_quantities": [line.quantity for line in order.lines],
-        "line_prices": [line.unit_price_cents for line in order.lines],
+        "line_orders": [order_id for order_id, _, _ in lines],
+        "line_products": [line.product_id for _, _, line in lines],
+        "line_positions": [position for _, position, _ in lines],
+        "line_quantities": [line.quantity for _, _, line in lines],
+        "line_prices": [line.unit_price_cents for _, _, line in lines],
     }
 
 
@@ -272,20 +293,16 @@ def _rows(orders: Sequence[Order]) -> dict[str, Any]:
     }
 
 
-def _row(order: Order) -> dict[str, Any]:
+def _new_rows(orders: Sequence[Order]) -> dict[str, Any]:
+    """New orders, whole, as parallel arrays."""
     return {
-        "id": order.id,
-        "created_at": order.created_at,
-        "user_id": order.user_id,
-        "tenant_id": order.tenant_id,
-        "cart_id": order.cart_id,
-        "currency": order.currency,
-        "total_cents": order.total_cents,
-        "status": order.status.value,
-        "version": order.version,
-        "reason": order.reason,
-        "payment_due_at": order.payment_due_at,
-        "updated_at": order.updated_at,
+        **_rows(orders),
+        "user_ids": [o.user_id for o in orders],
+        "tenant_ids": [o.tenant_id for o in orders],
+        "cart_ids": [o.cart_id for o in orders],
+        "currencies": [o.currency for o in orders],
+        "totals": [o.total_cents for o in orders],
+        "created_ats": [o.created_at for o in orders],
     }
 
 
@@ -304,6 +321,22 @@ _CLAIM_KEY = (
     .on_conflict_do_nothing()
     .returning(idempotency_keys.c.order_id)
 )
+# Keys claimed at once, in the order given; a key claimed before has no new order id. (Keys must
+# be distinct: two equal ones would both join the one row the first inserts.)
+_CLAIM_KEYS = sa.text(
+    """
+    WITH wanted AS (
+        SELECT * FROM unnest(CAST(:owners AS text[]), CAST(:idem_keys AS text[]), CAST(:hashes AS text[]))
+                      WITH ORDINALITY AS w(user_id, key, request_hash, n)
+    ), claimed AS (
+        INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
+        SELECT user_id, key, request_hash, nextval('order_ids') FROM wanted ORDER BY n
+        ON CONFLICT DO NOTHING
+        RETURNING user_id, key, order_id
+    )
+    SELECT claimed.order_id FROM wanted LEFT JOIN claimed USING (user_id, key) ORDER BY wanted.n
+    """
+)
 _KEY_USE = sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(_KEY)
 _PRODUCTS = sa.select(catalog_products).where(catalog_products.c.product_id.in_(sa.bindparam("ids", expanding=True)))
 
@@ -321,6 +354,16 @@ class SqlIdempotencyRepository:
             return KeyUse(request_hash, inserted.order_id, earlier=False)
         row = (await self._session.execute(_KEY_USE, params)).one()
         return KeyUse(row.request_hash, row.order_id, earlier=True)
+
+    async def claim_many(self, claims: Sequence[KeyClaim]) -> list[int | None]:
+        if not claims:
+            return []
+        params = {
+            "owners": [c.user_id for c in claims],
+            "idem_keys": [c.key for c in claims],
+            "hashes": [c.request_hash for c in claims],
+        }
+        return [row.order_id for row in await self._session.execute(_CLAIM_KEYS, params)]
 
 
 class SqlCatalogRepository:

@@ -14,10 +14,11 @@ from typing import TypeVar
 
 from flashline_contracts.channels import order_channel
 from flashline_contracts.publications import StreamPosition
+from orders.adapters.repository import KeyClaim
 from orders.domain import commands, pricing
-from orders.domain.errors import IdempotencyKeyReused, IllegalTransition, OrderNotFound
+from orders.domain.errors import IdempotencyKeyReused, IllegalTransition, OrderNotFound, OrdersError
 from orders.domain.model import Order
-from orders.domain.values import Actor, Status
+from orders.domain.values import Actor, Line, Status
 from orders.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger("orders.handlers")
@@ -61,9 +62,63 @@ async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork) -> Placed:
             currency=currency,
             at=uow.clock(),
         )
-        await uow.orders.add(order)
+        await uow.orders.add_many([order])
         await _commit(uow, order, stored=True)
     return Placed(order, replayed=False, stream=uow.published.get(order_channel(order.id)))
+
+
+async def place_orders(cmds: Sequence[commands.PlaceOrder], uow: UnitOfWork) -> list[Placed | None]:
+    """Place concurrent requests' orders in one transaction: a statement each for their products,
+    their keys, their rows and their outbox entries, and one commit, however many they are.
+
+    Only the ordinary request is decided here: items ``check_items`` passed and the catalog can
+    price, under a key nobody claimed before. Any other gets None, for its caller to place alone
+    (``place_order``), which answers it as it answers a single request: the replay of an earlier
+    order, a key reused, an unknown product.
+    """
+    priced: dict[int, tuple[tuple[Line, ...], str]] = {}
+    async with uow:
+        catalog = await uow.catalog.by_ids({item.product_id for cmd in cmds for item in cmd.items})
+        keys: set[tuple[str, str]] = set()
+        for i, cmd in enumerate(cmds):
+            key = (cmd.actor.user_id, cmd.idempotency_key)
+            if key in keys:
+                continue  # the same request twice at once: the second replays the first, alone
+            try:
+                priced[i] = pricing.price(cmd.items, catalog)
+            except OrdersError:
+                continue
+            keys.add(key)
+        claims = [
+            KeyClaim(
+                cmds[i].actor.user_id, cmds[i].idempotency_key, pricing.fingerprint(cmds[i].items, cmds[i].cart_id)
+            )
+            for i in priced
+        ]
+        orders: dict[int, Order] = {}
+        for (i, (lines, currency)), order_id in zip(
+            priced.items(), await uow.idempotency.claim_many(claims), strict=True
+        ):
+            if order_id is not None:
+                cmd = cmds[i]
+                orders[i] = Order.place(
+                    order_id=order_id,
+                    actor=cmd.actor,
+                    cart_id=cmd.cart_id,
+                    lines=lines,
+                    currency=currency,
+                    at=uow.clock(),
+                )
+        if not orders:
+            return [None] * len(cmds)
+        await uow.orders.add_many(list(orders.values()))
+        await _commit(uow, *orders.values(), stored=True)
+    return [
+        Placed(order, replayed=False, stream=uow.published.get(order_channel(order.id)))
+        if (order := orders.get(i)) is not None
+        else None
+        for i in range(len(cmds))
+    ]
 
 
 async def confirm_orders(cmds: Sequence[commands.ConfirmOrder], uow: UnitOfWork) -> list[Order]:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from orders.adapters.repository import (
     CatalogRepository,
     IdempotencyRepository,
+    KeyClaim,
     KeyUse,
     OrderRepository,
     SqlCatalogRepository,
@@ -88,7 +89,7 @@ async def new_order(repos: Repos, user_id: str, *, tenant: str | None = None, at
         currency="EUR",
         at=at,
     )
-    await repos.orders.add(order)
+    await repos.orders.add_many([order])
     return order
 
 
@@ -182,6 +183,41 @@ async def test_an_idempotency_key_is_claimed_once_per_user(repos: Repos) -> None
     assert await repos.keys.claim(alice, key, "h1") == KeyUse("h1", mine.order_id, earlier=True)
     bobs = await repos.keys.claim(user(), key, "h1")
     assert not bobs.earlier and bobs.order_id > mine.order_id
+
+
+async def test_many_keys_are_claimed_at_once_and_those_claimed_before_get_no_id(repos: Repos) -> None:
+    alice, bob, key = user(), user(), uuid.uuid4().hex
+    earlier = await repos.keys.claim(alice, key, "h1")
+    claims = [KeyClaim(bob, key, "h1"), KeyClaim(alice, key, "h1"), KeyClaim(alice, uuid.uuid4().hex, "h2")]
+    bobs, alices_earlier, alices_new = await repos.keys.claim_many(claims)
+    assert alices_earlier is None
+    assert bobs is not None and alices_new is not None and earlier.order_id < bobs < alices_new
+    assert await repos.keys.claim(bob, key, "h1") == KeyUse("h1", bobs, earlier=True)
+    assert await repos.keys.claim_many([]) == []
+
+
+async def test_many_new_orders_are_stored_at_once(repos: Repos) -> None:
+    owner = user()
+    ids = [(await repos.keys.claim(owner, uuid.uuid4().hex, "h")).order_id for _ in range(2)]
+    first = Order.place(
+        order_id=ids[0], actor=Actor(owner), cart_id=None, lines=(Line(9, 3, 50),), currency="EUR", at=NOW
+    )
+    second = Order.place(
+        order_id=ids[1],
+        actor=Actor(owner, tenant_id="acme"),
+        cart_id="c",
+        lines=(Line(2, 1, 10), Line(1, 2, 20)),
+        currency="USD",
+        at=NOW,
+    )
+    await repos.orders.add_many([first, second])
+    await repos.orders.add_many([])
+    found = await repos.orders.get_many(ids)
+    assert [(o.id, o.tenant_id, o.cart_id, o.currency, o.lines, o.total_cents) for o in found] == [
+        (ids[0], None, None, "EUR", (Line(9, 3, 50),), 150),
+        (ids[1], "acme", "c", "USD", (Line(2, 1, 10), Line(1, 2, 20)), 50),
+    ]
+    assert [[(h.version, h.status) for h in o.history] for o in found] == [[(1, Status.PENDING)]] * 2
 
 
 async def test_a_claim_commits_only_with_the_order_it_drew(engine: AsyncEngine) -> None:

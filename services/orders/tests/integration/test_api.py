@@ -124,6 +124,22 @@ async def test_concurrent_retries_with_one_key_create_one_order(api: Api, produc
     assert len({r.json()["id"] for r in responses}) == 1
 
 
+async def test_concurrent_placements_each_get_their_own_order_and_a_bad_one_its_own_422(
+    api: Api, products: dict[str, int]
+) -> None:
+    users = [unique("buyer") for _ in range(12)]
+    items = [{"product_id": products["shoe"], "quantity": 1}]
+    ghost = [{"product_id": product_id(), "quantity": 1}]
+    responses = await asyncio.gather(*(api.place(user, items) for user in users), api.place(users[0], ghost))
+    assert [r.status_code for r in responses] == [202] * 12 + [422]
+    placed = [r.json() for r in responses[:12]]
+    assert len({order["id"] for order in placed}) == 12
+    assert all(order["status"] == "pending" and order["stream"]["offset"] == 1 for order in placed)
+    for user, order in zip(users, placed, strict=True):
+        read = await api.client.get(f"/orders/{order['id']}", headers=api.headers(user))
+        assert read.json() == order
+
+
 @pytest.mark.parametrize(
     ("items", "headers_of", "status", "reason"),
     [

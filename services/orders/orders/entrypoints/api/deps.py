@@ -1,4 +1,4 @@
-"""Annotated dependencies of the orders routes: units of work and the acting user.
+"""Annotated dependencies of the orders routes: units of work, placements and the acting user.
 
 They are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool,
 a thread hand-off per dependency per request for what is a few attribute reads.
@@ -15,12 +15,17 @@ from flashline_auth import TokenMinter
 from flashline_contracts.tokens import UserClaims
 from flashline_service.auth import CurrentUser, CustomerUser, StaffUser
 from orders.domain.values import Actor
+from orders.service_layer.placements import Placements
 from orders.service_layer.unit_of_work import UnitOfWork
 
 
 async def _unit_of_work(request: Request) -> UnitOfWork:
     factory: Callable[[], UnitOfWork] = request.app.state.unit_of_work
     return factory()
+
+
+async def _placements(request: Request) -> Placements:
+    return request.app.state.placements
 
 
 async def _minter(request: Request) -> TokenMinter:
@@ -44,6 +49,7 @@ async def _staff(user: StaffUser) -> Actor:
 
 
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
+PlacementsDep = Annotated[Placements, Depends(_placements)]
 MinterDep = Annotated[TokenMinter, Depends(_minter)]
 ActorDep = Annotated[Actor, Depends(_anyone)]
 CustomerDep = Annotated[Actor, Depends(_customer)]

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Respons
 from flashline_contracts.channels import order_channel
 from orders.domain import commands
 from orders.domain.values import MAX_ID
-from orders.entrypoints.api.deps import ActorDep, CustomerDep, MinterDep, StaffDep, UnitOfWorkDep
+from orders.entrypoints.api.deps import ActorDep, CustomerDep, MinterDep, PlacementsDep, StaffDep, UnitOfWorkDep
 from orders.entrypoints.api.schemas import (
     CancelIn,
     GrantOut,
@@ -65,6 +65,7 @@ async def place_order(
     body: PlaceOrderIn,
     actor: CustomerDep,
     uow: UnitOfWorkDep,
+    placements: PlacementsDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> OrderOut:
@@ -76,7 +77,7 @@ async def place_order(
         items=tuple(item.to_item() for item in body.items),
         cart_id=body.cart_id,
     )
-    placed = await handlers.place_order(cmd, uow)
+    placed = await placements.place(cmd)
     if placed.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     elif placed.stream is not None:  # just placed: the order and its channel's position are at hand
