@@ -106,7 +106,7 @@ async def test_cancelled_work_is_not_left_pending(engine: AsyncEngine, waiting: 
     group = GroupCommit(async_sessionmaker(engine), f"gc-{uuid.uuid4().hex[:6]}", slow)
     deliveries = asyncio.gather(*(group(e.open(StockChanged), e) for e in [envelope(v) for v in range(1, waiting + 1)]))
     await asyncio.wait_for(started.wait(), 5)
-    for worker in list(group._running):
+    for worker in list(group._batches._running):  # shutdown cancels the workers
         worker.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(deliveries, 5)
