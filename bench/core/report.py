@@ -140,6 +140,15 @@ def summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
             condition=f"C={r['clients']}, 1 channel; server {r['server_cpu_us_per_delivery']} us/delivery, "
             f"load tool {r['load_cpu_pct']}% CPU",
         )
+    for r in s.get("floor", {}).get("at_rate", []):
+        add(
+            "floor",
+            "p99 at scenario 1's rate",
+            f"{r['latency'].get('p99_ms')} ms",
+            condition=f"C={r['clients']} x {r['rate']:g}/s, no protocol, no producer path: what one process "
+            f"writing loopback sockets reaches here (2b's bound); p50 {r['latency'].get('p50_ms')} ms, "
+            f"server {r['server_cpu_us_per_delivery']} us/delivery",
+        )
     for r in ceil_runs:
         cond = f"C={r['clients']}, {r['channels']} channel(s), {r['publish_rate']} pubs/s"
         loss = r.get("loss") or 0.0
@@ -304,6 +313,8 @@ def plots(doc: dict[str, Any], folder: Path, prefix: str = "") -> list[str]:
         curves.append((f"ceiling {r['clients']} subs, {r['channels']} ch, saturated", r))
     for r in s.get("floor", {}).get("runs", []):
         curves.append((f"floor {r['clients']} subs, saturated", r))
+    for r in s.get("floor", {}).get("at_rate", []):
+        curves.append((f"floor {r['clients']} x {r['rate']:g}/s", r))
     hot = s.get("hot_sku")
     if hot and hot.get("latency_hist"):
         curves.append((f"hot SKU: POST /orders -> confirmed pushed ({hot['buyers']} buyers)", hot))
