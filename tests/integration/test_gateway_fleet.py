@@ -165,10 +165,16 @@ class _SdkCloseCodes(logging.Handler):
         self.codes: list[int] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.msg == "connection closed, code: %d, reason: %s" and isinstance(record.args, tuple):
-            code = record.args[0]
-            if isinstance(code, int):
-                self.codes.append(code)
+        if not isinstance(record.args, tuple) or not record.args:
+            return
+        found = record.args[0]
+        if record.msg == "connection closed, code: %d, reason: %s" and isinstance(found, int):
+            self.codes.append(found)
+        # The close can reach the SDK while it sends its connect instead: it logs the exception.
+        elif str(record.msg).startswith("connection closed with error during"):
+            received = getattr(found, "rcvd", None)
+            if isinstance(getattr(received, "code", None), int):
+                self.codes.append(received.code)
 
 
 async def _raw_close_code(url: str) -> int | None:
